@@ -1,0 +1,23 @@
+// ESM + ts-jest, as recorded in ../shared/toolchain-notes.md. Type checking is
+// done once by `tsc -p tsconfig.test.json` in scripts/test.mjs, so ts-jest only
+// transpiles (isolatedModules) and the suite stays fast on two cores.
+const tsJest = ['ts-jest', { useESM: true, tsconfig: 'tsconfig.test.json', isolatedModules: true }];
+const common = {
+  extensionsToTreatAsEsm: ['.ts'],
+  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  transform: { '^.+\\.ts$': tsJest },
+  testEnvironment: 'node',
+};
+export default {
+  projects: [
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
+    {
+      ...common,
+      displayName: 'integration',
+      testMatch: ['<rootDir>/test/integration/**/*.test.ts', '<rootDir>/test/e2e/**/*.test.ts', '<rootDir>/test/security/**/*.test.ts', '<rootDir>/test/chaos/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/harness/global-setup.ts',
+      globalTeardown: '<rootDir>/test/harness/global-teardown.ts',
+      testTimeout: 120000,
+    },
+  ],
+};
