@@ -1,0 +1,113 @@
+#!/usr/bin/env node
+// Builds the test control plane (kube-apiserver, etcd, cert-manager, ...) from the
+// pinned Go modules under test/controlplane/<dir>/ into .cache/bin/<dir>.
+// A build is skipped when .cache/bin/<dir>.stamp holds the hash of that dir's
+// go.mod, go.sum, *.go and `go version`, and the binary exists.
+// Builds run one at a time: the machines have two cores. A failed build does not stop
+// the others; the script exits non-zero at the end if any failed.
+// Usage: node scripts/controlplane-build.mjs [dir ...]   (default: every dir with a go.mod)
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const sourcesDir = path.join(root, 'test', 'controlplane');
+const binDir = path.join(root, '.cache', 'bin');
+
+function fail(message) {
+  process.stderr.write(`controlplane-build: ${message}\n`);
+  process.exit(1);
+}
+
+function goVersion() {
+  const r = spawnSync('go', ['version'], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) {
+    fail(
+      'Go is not installed (or `go version` failed), so the test control plane cannot be built. ' +
+        'Install Go >= 1.26 (https://go.dev/doc/install) and make sure `go` is on PATH.',
+    );
+  }
+  return r.stdout.trim();
+}
+
+/** Hash of everything that decides the binary: module files, sources, toolchain. */
+function sourceHash(dir, version) {
+  const hash = createHash('sha256');
+  hash.update(`go:${version}\n`);
+  const files = fs
+    .readdirSync(dir)
+    .filter((f) => f === 'go.mod' || f === 'go.sum' || f.endsWith('.go'))
+    .sort();
+  for (const file of files) {
+    hash.update(`file:${file}\n`);
+    hash.update(fs.readFileSync(path.join(dir, file)));
+  }
+  return hash.digest('hex');
+}
+
+function isUpToDate(name, digest) {
+  const stamp = path.join(binDir, `${name}.stamp`);
+  if (!fs.existsSync(path.join(binDir, name)) || !fs.existsSync(stamp)) return false;
+  return fs.readFileSync(stamp, 'utf8').trim() === digest;
+}
+
+function build(name, dir, digest) {
+  const out = path.join(binDir, name);
+  process.stdout.write(`controlplane-build: building ${name} (go build -trimpath -o .cache/bin/${name} .) ...\n`);
+  const started = Date.now();
+  // Build to a temp name, then rename: an interrupted build never leaves a half binary.
+  const tmp = `${out}.tmp-${process.pid}`;
+  const r = spawnSync('go', ['build', '-trimpath', '-o', tmp, '.'], { cwd: dir, stdio: 'inherit' });
+  if (r.error || r.status !== 0) {
+    fs.rmSync(tmp, { force: true });
+    process.stderr.write(
+      `controlplane-build: building ${name} in ${path.relative(root, dir)} failed (exit ${r.status ?? r.error?.message}). ` +
+        'If it reports a missing go.sum entry, run `go mod tidy` in that directory and commit go.sum.\n',
+    );
+    return false;
+  }
+  fs.renameSync(tmp, out);
+  fs.writeFileSync(path.join(binDir, `${name}.stamp`), `${digest}\n`);
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  process.stdout.write(`controlplane-build: built ${name} in ${seconds}s\n`);
+  return true;
+}
+
+function main() {
+  const started = Date.now();
+  const version = goVersion();
+  if (!fs.existsSync(sourcesDir)) fail(`${sourcesDir} does not exist`);
+  fs.mkdirSync(binDir, { recursive: true });
+  const available = fs
+    .readdirSync(sourcesDir, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && fs.existsSync(path.join(sourcesDir, e.name, 'go.mod')))
+    .map((e) => e.name)
+    .sort();
+  if (available.length === 0) fail(`no Go module found under ${path.relative(root, sourcesDir)}/`);
+  const requested = process.argv.slice(2);
+  const unknown = requested.filter((n) => !available.includes(n));
+  if (unknown.length > 0) fail(`unknown control-plane component(s): ${unknown.join(', ')} (known: ${available.join(', ')})`);
+  const dirs = requested.length > 0 ? requested : available;
+  const failed = [];
+  for (const name of dirs) {
+    const dir = path.join(sourcesDir, name);
+    if (!fs.existsSync(path.join(dir, 'go.sum'))) {
+      process.stderr.write(`controlplane-build: ${path.relative(root, dir)}/go.sum is missing: run \`go mod tidy\` there and commit go.sum\n`);
+      failed.push(name);
+      continue;
+    }
+    const digest = sourceHash(dir, version);
+    if (isUpToDate(name, digest)) {
+      process.stdout.write(`controlplane-build: ${name} is up to date\n`);
+      continue;
+    }
+    if (!build(name, dir, digest)) failed.push(name);
+  }
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  if (failed.length > 0) fail(`failed to build: ${failed.join(', ')} (after ${seconds}s)`);
+  process.stdout.write(`controlplane-build: done in ${seconds}s\n`);
+}
+
+main();

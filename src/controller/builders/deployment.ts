@@ -1,0 +1,141 @@
+// The relay Deployment: restricted Pod Security, config and Secrets mounted at
+// the MOUNTS paths, and a checksum annotation that rolls pods on any change.
+import { createHash } from 'node:crypto';
+import type { V1Deployment, V1PodSpec, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type { SmtpRelay } from '../../api/types.js';
+import { MOUNTS, RELAY_CONFIG_KEY } from '../../common/relay-config.js';
+import { renderRelayConfigJson } from './configmap.js';
+import { CHECKSUM_ANNOTATION, childLabels, childMeta, names, selectorLabels, type Built } from './labels.js';
+import { containerPort, enabledListeners, METRICS_PORT, referencedSecrets, replicas, type BuildContext, type SecretRole } from './spec.js';
+
+export type DeploymentObject = Built<V1Deployment>;
+
+export const RELAY_CONTAINER = 'relay';
+export const RUN_AS_USER = 65532;
+export const TERMINATION_GRACE_SECONDS = 60;
+
+const SECRET_MOUNTS: Record<SecretRole, string> = {
+  tls: MOUNTS.tls,
+  users: MOUNTS.users,
+  upstreamCredentials: MOUNTS.upstreamCredentials,
+  upstreamCa: MOUNTS.upstreamCa,
+  dkim: MOUNTS.dkim,
+};
+
+const VOLUME_NAMES: Record<SecretRole, string> = {
+  tls: 'tls',
+  users: 'users',
+  upstreamCredentials: 'upstream-credentials',
+  upstreamCa: 'upstream-ca',
+  dkim: 'dkim',
+};
+
+const DEFAULT_RESOURCES = { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } };
+
+/**
+ * Hash of what the pods consume: the rendered config and the resourceVersion of
+ * each referenced Secret (never the Secret's bytes). Equal inputs, equal hash.
+ */
+export function configChecksum(relay: SmtpRelay, ctx: BuildContext): string {
+  const hash = createHash('sha256');
+  hash.update(renderRelayConfigJson(relay));
+  for (const ref of referencedSecrets(relay)) {
+    hash.update(`\0${ref.role}=${ref.name}@${ctx.secretVersions[ref.name] ?? ''}`);
+  }
+  return hash.digest('hex');
+}
+
+function volumesAndMounts(relay: SmtpRelay): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
+  const volumes: V1Volume[] = [
+    { name: 'config', configMap: { name: names.configMap(relay), items: [{ key: RELAY_CONFIG_KEY, path: RELAY_CONFIG_KEY }] } },
+  ];
+  const mounts: V1VolumeMount[] = [{ name: 'config', mountPath: MOUNTS.config, readOnly: true }];
+  for (const ref of referencedSecrets(relay)) {
+    const name = VOLUME_NAMES[ref.role];
+    // 0440 + fsGroup: readable by the relay's group only.
+    volumes.push({ name, secret: { secretName: ref.name, defaultMode: 0o440 } });
+    mounts.push({ name, mountPath: SECRET_MOUNTS[ref.role], readOnly: true });
+  }
+  // The root filesystem is read-only: scratch space lives in emptyDirs.
+  volumes.push({ name: 'tmp', emptyDir: { sizeLimit: '64Mi' } }, { name: 'spool', emptyDir: { sizeLimit: '256Mi' } });
+  mounts.push({ name: 'tmp', mountPath: '/tmp' }, { name: 'spool', mountPath: MOUNTS.spool });
+  return { volumes, mounts };
+}
+
+function podOverrides(relay: SmtpRelay): Partial<V1PodSpec> {
+  const pod = relay.spec.pod ?? {};
+  const out: Partial<V1PodSpec> = {};
+  if (pod.nodeSelector) out.nodeSelector = { ...pod.nodeSelector };
+  if (pod.tolerations) out.tolerations = structuredClone(pod.tolerations) as V1PodSpec['tolerations'];
+  if (pod.affinity) out.affinity = structuredClone(pod.affinity) as V1PodSpec['affinity'];
+  if (pod.priorityClassName) out.priorityClassName = pod.priorityClassName;
+  if (pod.topologySpreadConstraints) {
+    out.topologySpreadConstraints = structuredClone(pod.topologySpreadConstraints) as unknown as V1PodSpec['topologySpreadConstraints'];
+  } else if (replicas(relay) > 1) {
+    // Spread replicas over nodes so one node failure does not take the relay down.
+    out.topologySpreadConstraints = [
+      { maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: selectorLabels(relay) } },
+    ];
+  }
+  return out;
+}
+
+export function buildDeployment(relay: SmtpRelay, ctx: BuildContext): DeploymentObject {
+  const { volumes, mounts } = volumesAndMounts(relay);
+  const ports = [
+    ...enabledListeners(relay).map((l) => ({ name: l.name, containerPort: containerPort(l.port), protocol: 'TCP' })),
+    { name: 'metrics', containerPort: METRICS_PORT, protocol: 'TCP' },
+  ];
+  const podAnnotations = { ...(relay.spec.pod?.annotations ?? {}), [CHECKSUM_ANNOTATION]: configChecksum(relay, ctx) };
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: childMeta(relay, names.deployment(relay)),
+    spec: {
+      replicas: replicas(relay),
+      revisionHistoryLimit: 5,
+      selector: { matchLabels: selectorLabels(relay) },
+      // Never drop below the desired count while rolling: a relay is a front door.
+      strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+      template: {
+        metadata: { labels: childLabels(relay), annotations: podAnnotations },
+        spec: {
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          terminationGracePeriodSeconds: TERMINATION_GRACE_SECONDS,
+          securityContext: {
+            runAsNonRoot: true,
+            runAsUser: RUN_AS_USER,
+            runAsGroup: RUN_AS_USER,
+            fsGroup: RUN_AS_USER,
+            seccompProfile: { type: 'RuntimeDefault' },
+          },
+          containers: [
+            {
+              name: RELAY_CONTAINER,
+              image: relay.spec.image || ctx.defaultImage,
+              imagePullPolicy: 'IfNotPresent',
+              args: ['relay', '--config', `${MOUNTS.config}/${RELAY_CONFIG_KEY}`],
+              ports,
+              resources: (relay.spec.pod?.resources as object | undefined) ?? DEFAULT_RESOURCES,
+              securityContext: {
+                runAsNonRoot: true,
+                runAsUser: RUN_AS_USER,
+                readOnlyRootFilesystem: true,
+                allowPrivilegeEscalation: false,
+                privileged: false,
+                capabilities: { drop: ['ALL'] },
+                seccompProfile: { type: 'RuntimeDefault' },
+              },
+              livenessProbe: { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 },
+              readinessProbe: { httpGet: { path: '/readyz', port: 'metrics' }, periodSeconds: 5, timeoutSeconds: 3, failureThreshold: 2 },
+              volumeMounts: mounts,
+            },
+          ],
+          volumes,
+          ...podOverrides(relay),
+        },
+      },
+    },
+  };
+}

@@ -1,0 +1,68 @@
+// Names, labels and owner references shared by every child of an SmtpRelay.
+import { API_VERSION, KIND, type SmtpRelay } from '../../api/types.js';
+import type { KubeObject, OwnerReference } from '../../kube/types.js';
+
+export const FIELD_MANAGER = 'smtp-relay-operator';
+export const MANAGED_BY = 'smtp-relay-operator';
+
+export const LABEL_NAME = 'app.kubernetes.io/name';
+export const LABEL_INSTANCE = 'app.kubernetes.io/instance';
+export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
+export const LABEL_COMPONENT = 'app.kubernetes.io/component';
+
+/** Selects every object this operator manages (informers and pruning use it). */
+export const MANAGED_SELECTOR = `${LABEL_MANAGED_BY}=${MANAGED_BY}`;
+
+/** Pod-template annotation that changes whenever the config or a referenced Secret changes. */
+export const CHECKSUM_ANNOTATION = 'smtprelay.dev/config-checksum';
+
+/** The stable subset used in selectors: never add to it (Deployment selectors are immutable). */
+export function selectorLabels(relay: SmtpRelay): Record<string, string> {
+  return { [LABEL_NAME]: 'smtp-relay', [LABEL_INSTANCE]: relay.metadata.name };
+}
+
+export function childLabels(relay: SmtpRelay): Record<string, string> {
+  return { ...selectorLabels(relay), [LABEL_MANAGED_BY]: MANAGED_BY, [LABEL_COMPONENT]: 'relay' };
+}
+
+export function ownerReference(relay: SmtpRelay): OwnerReference {
+  return {
+    apiVersion: API_VERSION,
+    kind: KIND,
+    name: relay.metadata.name,
+    uid: relay.metadata.uid ?? '',
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
+
+/** metadata for a child object: same namespace, our labels, controller owner reference. */
+export function childMeta(relay: SmtpRelay, name: string): KubeObject['metadata'] {
+  return {
+    name,
+    namespace: relay.metadata.namespace,
+    labels: childLabels(relay),
+    ownerReferences: [ownerReference(relay)],
+  };
+}
+
+// Child names. One place, so the reconciler, builders and tests agree.
+export const names = {
+  deployment: (relay: SmtpRelay) => relay.metadata.name,
+  service: (relay: SmtpRelay) => relay.metadata.name,
+  configMap: (relay: SmtpRelay) => `${relay.metadata.name}-config`,
+  certificate: (relay: SmtpRelay) => relay.metadata.name,
+  pdb: (relay: SmtpRelay) => relay.metadata.name,
+  /** The Secret the relay serves TLS from: the user's own, or the one cert-manager writes. */
+  tlsSecret: (relay: SmtpRelay) => relay.spec.tls.secretName ?? `${relay.metadata.name}-tls`,
+};
+
+/** In-cluster DNS names of the relay's Service. */
+export function serviceDnsNames(relay: SmtpRelay): string[] {
+  const svc = names.service(relay);
+  const ns = relay.metadata.namespace;
+  return [`${svc}.${ns}.svc`, `${svc}.${ns}.svc.cluster.local`];
+}
+
+/** A client-node model typed as a plain KubeObject (our metadata shape, JSON-ready). */
+export type Built<T> = Omit<T, 'metadata' | 'apiVersion' | 'kind' | 'status'> & KubeObject;

@@ -1,0 +1,89 @@
+// Reading an SmtpRelay spec with defaults applied, and the Secrets it references.
+// The CRD schema applies the same defaults; applying them here too keeps the
+// builders correct for objects written before a default existed.
+import { DEFAULTS, type SmtpRelay } from '../../api/types.js';
+import { names } from './labels.js';
+
+export interface BuildContext {
+  /** Image used when spec.image is empty (the operator's --default-relay-image). */
+  defaultImage: string;
+  /**
+   * resourceVersion of each referenced Secret by name (from the metadata-only
+   * Secret cache). Part of the pod-template checksum, so a changed Secret rolls the
+   * pods, without the operator ever holding the Secret's bytes.
+   */
+  secretVersions: Record<string, string>;
+}
+
+export type SecretRole = 'tls' | 'users' | 'upstreamCredentials' | 'upstreamCa' | 'dkim';
+
+export interface SecretReference {
+  role: SecretRole;
+  name: string;
+  /** Keys the Secret must hold for the relay to work. */
+  requiredKeys: string[];
+  /** false for the cert-manager-written TLS Secret, which appears only once issued. */
+  userProvided: boolean;
+}
+
+/** Every Secret the relay pods mount, in a stable order. */
+export function referencedSecrets(relay: SmtpRelay): SecretReference[] {
+  const { spec } = relay;
+  const refs: SecretReference[] = [
+    { role: 'tls', name: names.tlsSecret(relay), requiredKeys: ['tls.crt', 'tls.key'], userProvided: !spec.tls.issuerRef },
+  ];
+  if (spec.auth?.secretRef?.name) refs.push({ role: 'users', name: spec.auth.secretRef.name, requiredKeys: [], userProvided: true });
+  if (spec.upstream.credentialsSecretRef?.name) {
+    refs.push({ role: 'upstreamCredentials', name: spec.upstream.credentialsSecretRef.name, requiredKeys: ['username', 'password'], userProvided: true });
+  }
+  if (spec.upstream.caSecretRef?.name) refs.push({ role: 'upstreamCa', name: spec.upstream.caSecretRef.name, requiredKeys: ['ca.crt'], userProvided: true });
+  if (spec.dkim?.keySecretRef?.name) refs.push({ role: 'dkim', name: spec.dkim.keySecretRef.name, requiredKeys: ['private.key'], userProvided: true });
+  return refs;
+}
+
+export function replicas(relay: SmtpRelay): number {
+  return relay.spec.replicas ?? DEFAULTS.replicas;
+}
+
+export interface ListenerDefaults {
+  name: 'submission' | 'submissions' | 'relay';
+  /** The port clients use (the Service port). */
+  port: number;
+  mode: 'starttls' | 'implicit';
+}
+
+/** Enabled listeners with defaults: submission and submissions on unless disabled; relay only when asked. */
+export function enabledListeners(relay: SmtpRelay): ListenerDefaults[] {
+  const l = relay.spec.listeners ?? {};
+  const out: ListenerDefaults[] = [];
+  if (l.submission?.enabled !== false) out.push({ name: 'submission', port: l.submission?.port ?? DEFAULTS.submissionPort, mode: 'starttls' });
+  if (l.submissions?.enabled !== false) out.push({ name: 'submissions', port: l.submissions?.port ?? DEFAULTS.submissionsPort, mode: 'implicit' });
+  if (l.relay && l.relay.enabled !== false) out.push({ name: 'relay', port: l.relay.port ?? DEFAULTS.relayPort, mode: 'starttls' });
+  return out;
+}
+
+/**
+ * The port the container binds for a client-facing port. The pod runs as non-root
+ * with every capability dropped, so it cannot bind below 1024: privileged ports
+ * are shifted by 8000 (587 -> 8587, 465 -> 8465) and the Service maps them back.
+ */
+export function containerPort(servicePort: number): number {
+  return servicePort < 1024 ? servicePort + 8000 : servicePort;
+}
+
+export const METRICS_PORT = 9090;
+
+/** Parse a Go-style duration ("1m", "336h", "1h30m", "90s") to ms; undefined if malformed. */
+export function parseDuration(value: string | undefined): number | undefined {
+  if (!value) return undefined;
+  const re = /(\d+(?:\.\d+)?)(ms|h|m|s)/g;
+  let total = 0;
+  let consumed = 0;
+  for (const m of value.matchAll(re)) {
+    if (m.index !== consumed) return undefined;
+    consumed += m[0].length;
+    const n = Number(m[1]);
+    total += n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+  }
+  return consumed === value.length && consumed > 0 ? total : undefined;
+}

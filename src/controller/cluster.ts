@@ -1,0 +1,70 @@
+// ClusterAccess for the reconciler, over the informer caches and the API server.
+// Reads come from caches (informers) except the one Secret whose certificate we
+// parse and the issuer existence check; writes are server-side apply under one
+// field manager.
+import type { KubeConfig } from '@kubernetes/client-node';
+import { API_VERSION, KIND, type SmtpRelay, type SmtpRelayStatus } from '../api/types.js';
+import { applyObject, applyStatus, deleteObject, getObject } from '../kube/apply.js';
+import { isNotFound } from '../kube/errors.js';
+import { kubeRequest, resourcePath } from '../kube/http.js';
+import type { Informer, KubeObject } from '../kube/types.js';
+import { FIELD_MANAGER, LABEL_INSTANCE } from './builders/index.js';
+import type { ClusterAccess } from './reconciler.js';
+
+export interface ClusterDeps {
+  kubeConfig: KubeConfig;
+  relays: Informer<KubeObject>;
+  secrets: Informer<KubeObject>;
+  /** Child informers by kind (Certificate may be absent until cert-manager is installed). */
+  children: () => Map<string, Informer<KubeObject>>;
+  certManagerInstalled: () => Promise<boolean>;
+  recordEvent: (relay: SmtpRelay, type: 'Normal' | 'Warning', reason: string, message: string) => Promise<void>;
+}
+
+export function createClusterAccess(deps: ClusterDeps): ClusterAccess {
+  const kc = deps.kubeConfig;
+  return {
+    getRelay: (namespace, name) => deps.relays.get(namespace, name) as unknown as SmtpRelay | undefined,
+    secretVersion: (namespace, name) => deps.secrets.get(namespace, name)?.metadata.resourceVersion,
+    ownedChildren(relay) {
+      const out: KubeObject[] = [];
+      for (const informer of deps.children().values()) {
+        for (const obj of informer.list(relay.metadata.namespace)) {
+          if (obj.metadata.labels?.[LABEL_INSTANCE] === relay.metadata.name) out.push(obj);
+        }
+      }
+      return out;
+    },
+    cachedChild: (kind, namespace, name) => deps.children().get(kind)?.get(namespace, name),
+    // force: we take over the fields we send from other managers; fields we do not send stay theirs.
+    apply: (obj) => applyObject(kc, obj, { fieldManager: FIELD_MANAGER, force: true }),
+    async applyStatus(relay: SmtpRelay, status: SmtpRelayStatus) {
+      const body = { apiVersion: API_VERSION, kind: KIND, metadata: { name: relay.metadata.name, namespace: relay.metadata.namespace }, status };
+      await applyStatus(kc, body, { fieldManager: FIELD_MANAGER, force: true });
+    },
+    async delete(obj) {
+      // uid precondition: delete exactly the object we saw, never a namesake created since.
+      await deleteObject(kc, { apiVersion: obj.apiVersion, kind: obj.kind, name: obj.metadata.name, namespace: obj.metadata.namespace }, { uid: obj.metadata.uid });
+    },
+    certManagerInstalled: () => deps.certManagerInstalled(),
+    async issuerExists(kind, namespace, name) {
+      const found = await getObject(kc, { apiVersion: 'cert-manager.io/v1', kind, name, namespace: kind === 'ClusterIssuer' ? undefined : namespace });
+      return found !== undefined;
+    },
+    event: (relay, type, reason, message) => deps.recordEvent(relay, type, reason, message),
+  };
+}
+
+/** Reads one Secret for the facts cache; undefined when it is gone. */
+export async function readSecret(kc: KubeConfig, namespace: string, name: string): Promise<{ resourceVersion: string; data?: Record<string, string> } | undefined> {
+  try {
+    const secret = await kubeRequest<{ metadata: { resourceVersion: string }; data?: Record<string, string> }>(kc, {
+      method: 'GET',
+      path: resourcePath('v1', 'secrets', namespace, name),
+    });
+    return { resourceVersion: secret.metadata.resourceVersion, data: secret.data };
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}

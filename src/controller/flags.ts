@@ -1,0 +1,133 @@
+// Command-line flags of `smtp-relay-operator operator`. Pure: parse or explain.
+import { parseDuration } from './builders/spec.js';
+
+export interface OperatorOptions {
+  kubeconfig?: string;
+  /** Watch one namespace; undefined = all namespaces. */
+  namespace?: string;
+  metricsPort: number;
+  healthPort: number;
+  leaderElect: boolean;
+  leaderElectionNamespace: string;
+  leaderElectionId: string;
+  concurrency: number;
+  defaultRelayImage: string;
+  tlsProbe: boolean;
+  resyncMs: number;
+  /** Host the metrics/health servers bind. */
+  bindAddress: string;
+}
+
+export const OPERATOR_USAGE = `smtp-relay-operator operator [options]
+
+Runs the SmtpRelay controller: reconciles SmtpRelay objects into a Deployment,
+Service, ConfigMap, cert-manager Certificate and PodDisruptionBudget, and
+reports their state (and the TLS each relay serves) in the SmtpRelay status.
+
+Options:
+  --kubeconfig PATH                 kubeconfig file (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)
+  --namespace NS                    watch one namespace (default: all namespaces)
+  --metrics-port N                  port for /metrics (default 8080; 0 = any free port)
+  --health-port N                   port for /healthz and /readyz (default 8081; may equal --metrics-port)
+  --bind-address ADDR               address the HTTP servers bind (default 0.0.0.0)
+  --leader-elect=true|false         take a Lease before reconciling (default true)
+  --leader-election-namespace NS    namespace of the Lease (default $POD_NAMESPACE or smtp-relay-system)
+  --leader-election-id NAME         name of the Lease (default smtp-relay-operator)
+  --concurrency N                   relays reconciled in parallel (default 4)
+  --default-relay-image IMAGE       relay image when spec.image is empty (default $RELAY_IMAGE or smtp-relay-operator:0.1.0)
+  --tls-probe=on|off                probe the TLS each relay serves; off: TLSHealthy stays Unknown and does not gate Ready (default on)
+  --resync DURATION                 reconcile every relay at least this often (default 10m)
+  --help                            show this help
+`;
+
+export class FlagError extends Error {}
+
+const BOOLEAN: Record<string, boolean> = { true: true, false: false, on: true, off: false, yes: true, no: false, '1': true, '0': false };
+
+function parsePort(flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new FlagError(`${flag} must be a port number 0-65535, got "${value}"`);
+  return n;
+}
+
+export function parseOperatorFlags(args: string[], env: NodeJS.ProcessEnv = process.env): OperatorOptions | 'help' {
+  const opts: OperatorOptions = {
+    metricsPort: 8080,
+    healthPort: 8081,
+    leaderElect: true,
+    leaderElectionNamespace: env.POD_NAMESPACE || 'smtp-relay-system',
+    leaderElectionId: 'smtp-relay-operator',
+    concurrency: 4,
+    defaultRelayImage: env.RELAY_IMAGE || 'smtp-relay-operator:0.1.0',
+    tlsProbe: true,
+    resyncMs: 10 * 60_000,
+    bindAddress: '0.0.0.0',
+  };
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--help' || arg === '-h') return 'help';
+    if (!arg.startsWith('--')) throw new FlagError(`unexpected argument "${arg}"`);
+    const eq = arg.indexOf('=');
+    const flag = eq >= 0 ? arg.slice(0, eq) : arg;
+    const inline = eq >= 0 ? arg.slice(eq + 1) : undefined;
+    const value = (): string => {
+      if (inline !== undefined) return inline;
+      const next = args[i + 1];
+      if (next === undefined || next.startsWith('--')) throw new FlagError(`${flag} needs a value`);
+      i++;
+      return next;
+    };
+    const bool = (): boolean => {
+      if (inline === undefined) {
+        // `--leader-elect` alone means true; `--leader-elect false` is also accepted.
+        const next = args[i + 1];
+        if (next !== undefined && next in BOOLEAN) {
+          i++;
+          return BOOLEAN[next]!;
+        }
+        return true;
+      }
+      const b = BOOLEAN[inline.toLowerCase()];
+      if (b === undefined) throw new FlagError(`${flag} must be true/false or on/off, got "${inline}"`);
+      return b;
+    };
+    switch (flag) {
+      case '--kubeconfig': opts.kubeconfig = value(); break;
+      case '--namespace': {
+        const ns = value();
+        opts.namespace = ns === '' || ns === '*' ? undefined : ns;
+        break;
+      }
+      case '--metrics-port': opts.metricsPort = parsePort(flag, value()); break;
+      case '--health-port': opts.healthPort = parsePort(flag, value()); break;
+      case '--bind-address': opts.bindAddress = value(); break;
+      case '--leader-elect': opts.leaderElect = bool(); break;
+      case '--leader-election-namespace': opts.leaderElectionNamespace = value(); break;
+      case '--leader-election-id': opts.leaderElectionId = value(); break;
+      case '--concurrency': {
+        const v = value();
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 1 || n > 64) throw new FlagError(`--concurrency must be an integer 1-64, got "${v}"`);
+        opts.concurrency = n;
+        break;
+      }
+      case '--default-relay-image': {
+        const v = value();
+        if (!v.trim()) throw new FlagError('--default-relay-image must not be empty');
+        opts.defaultRelayImage = v;
+        break;
+      }
+      case '--tls-probe': opts.tlsProbe = bool(); break;
+      case '--resync': {
+        const v = value();
+        const ms = parseDuration(v);
+        if (ms === undefined || ms < 1000) throw new FlagError(`--resync must be a duration of at least 1s like 10m, got "${v}"`);
+        opts.resyncMs = ms;
+        break;
+      }
+      default:
+        throw new FlagError(`unknown option ${flag}`);
+    }
+  }
+  return opts;
+}

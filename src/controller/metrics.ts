@@ -1,0 +1,37 @@
+// The operator's Prometheus metrics, in their own registry.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface OperatorMetrics {
+  registry: Registry;
+  reconcileTotal: Counter<'result'>;
+  reconcileDuration: Histogram<string>;
+  queueDepth: Gauge<string>;
+  relayReady: Gauge<'namespace' | 'name'>;
+}
+
+export function createOperatorMetrics(): OperatorMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  return {
+    registry,
+    reconcileTotal: new Counter({
+      name: 'smtp_relay_operator_reconcile_total',
+      help: 'Reconciles by result: success, requeue (success with a scheduled rerun), error (retried with backoff).',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    reconcileDuration: new Histogram({
+      name: 'smtp_relay_operator_reconcile_duration_seconds',
+      help: 'Time one reconcile took.',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    queueDepth: new Gauge({ name: 'smtp_relay_operator_queue_depth', help: 'Keys waiting in the work queue.', registers: [registry] }),
+    relayReady: new Gauge({
+      name: 'smtp_relay_ready',
+      help: '1 when the SmtpRelay is Ready, else 0.',
+      labelNames: ['namespace', 'name'],
+      registers: [registry],
+    }),
+  };
+}

@@ -1,0 +1,220 @@
+// Wires the controller: informers feed the work queue with relay keys, workers
+// run the reconciler, leader election gates the workers, and an HTTP server
+// exposes /metrics, /healthz and /readyz.
+import type http from 'node:http';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { API_VERSION, KIND, PLURAL, type SmtpRelay } from '../api/types.js';
+import { startHealthServer } from '../common/http-server.js';
+import type { Logger } from '../common/logger.js';
+import { hasResource } from '../kube/apply.js';
+import { controllerOwnerKey, createInformer, objectKey, type KubeInformer } from '../kube/informer.js';
+import type { KubeObject } from '../kube/types.js';
+import { createWorkQueue, runWorkers, type Workers } from '../kube/workqueue.js';
+import { CHILD_KINDS, MANAGED_SELECTOR, referencedSecrets } from './builders/index.js';
+import { createClusterAccess, readSecret } from './cluster.js';
+import type { OperatorOptions } from './flags.js';
+import { createOperatorMetrics, type OperatorMetrics } from './metrics.js';
+import { Reconciler } from './reconciler.js';
+import { SecretFactsCache } from './tls-secret.js';
+
+export interface OperatorHandle {
+  metrics: OperatorMetrics;
+  /** Bound ports (useful with port 0). */
+  metricsPort: number;
+  healthPort: number;
+  /** True while this process holds the lease (always true without leader election). */
+  isLeader(): boolean;
+  /** Resolves when the operator stops on its own (lost leadership). */
+  readonly done: Promise<{ reason: string }>;
+  /** Graceful stop: workers drain, the lease is released, informers and servers stop. */
+  stop(): Promise<void>;
+}
+
+export interface LeaderElector {
+  /** Resolves when this process leads; onLost is called if it later loses the lease. */
+  start(onLost: () => void): Promise<void>;
+  /** Release the lease (if held) and stop renewing. */
+  release(): Promise<void>;
+}
+
+export interface OperatorDeps {
+  kubeConfig: KubeConfig;
+  logger: Logger;
+  /** Leader election; undefined when --leader-elect=false. */
+  leader?: LeaderElector;
+  recordEvent: (relay: SmtpRelay, type: 'Normal' | 'Warning', reason: string, message: string) => Promise<void>;
+}
+
+const SECRET_INDEX = 'secrets';
+
+export async function startOperator(opts: OperatorOptions, deps: OperatorDeps): Promise<OperatorHandle> {
+  const { kubeConfig: kc, logger } = deps;
+  const metrics = createOperatorMetrics();
+  const ns = opts.namespace;
+
+  const relays = createInformer<KubeObject>(kc, { apiVersion: API_VERSION, kind: KIND, plural: PLURAL, namespace: ns });
+  // Which relays reference a Secret: "namespace/secret" -> relays, so a Secret event wakes exactly them.
+  relays.addIndex(SECRET_INDEX, (obj) => referencedSecrets(obj as unknown as SmtpRelay).map((r) => `${obj.metadata.namespace}/${r.name}`));
+  const secrets = createInformer<KubeObject>(kc, { apiVersion: 'v1', kind: 'Secret', plural: 'secrets', namespace: ns, metadataOnly: true });
+
+  const children = new Map<string, KubeInformer<KubeObject>>();
+  const queue = createWorkQueue({ name: 'smtprelay', baseDelayMs: 500, maxDelayMs: 5 * 60_000 });
+  const enqueue = (key: string | undefined) => {
+    if (key) queue.add(key);
+  };
+  const enqueueOwner = (obj: KubeObject) => enqueue(controllerOwnerKey(obj, KIND, API_VERSION.split('/')[0]));
+
+  function startChildInformer(kind: (typeof CHILD_KINDS)[number]): KubeInformer<KubeObject> {
+    const informer = createInformer<KubeObject>(kc, { apiVersion: kind.apiVersion, kind: kind.kind, plural: kind.plural, namespace: ns, labelSelector: MANAGED_SELECTOR });
+    for (const event of ['add', 'update', 'delete'] as const) informer.on(event, enqueueOwner);
+    informer.onError((err) => logger.warn('informer error', { kind: kind.kind, error: String(err) }));
+    children.set(kind.kind, informer);
+    return informer;
+  }
+
+  // cert-manager may be installed after the operator started: check discovery
+  // (cached briefly by hasResource) and start the Certificate informer once it is there.
+  const certificateKind = CHILD_KINDS.find((k) => k.kind === 'Certificate')!;
+  let certInformerStarting: Promise<void> | undefined;
+  async function certManagerInstalled(): Promise<boolean> {
+    if (children.has('Certificate')) return true;
+    if (!(await hasResource(kc, 'cert-manager.io', 'v1', 'certificates'))) return false;
+    certInformerStarting ??= (async () => {
+      const informer = startChildInformer(certificateKind);
+      await informer.start();
+      await informer.waitForSync(30_000);
+      logger.info('cert-manager found: watching Certificates');
+    })();
+    await certInformerStarting;
+    return true;
+  }
+
+  relays.on('add', (obj) => enqueue(objectKey(obj)));
+  relays.on('update', (obj, old) => {
+    // Our own status writes change only status: skip those (GenerationChanged, as controller-runtime's predicate).
+    if (!old || obj.metadata.generation !== old.metadata.generation || obj.metadata.deletionTimestamp !== old.metadata.deletionTimestamp) enqueue(objectKey(obj));
+  });
+  relays.on('delete', (obj) => {
+    metrics.relayReady.remove({ namespace: obj.metadata.namespace ?? '', name: obj.metadata.name });
+    enqueue(objectKey(obj));
+  });
+  const secretFacts = new SecretFactsCache((namespace, name) => readSecret(kc, namespace, name));
+  const onSecret = (obj: KubeObject) => {
+    for (const relay of relays.byIndex(SECRET_INDEX, objectKey(obj))) enqueue(objectKey(relay));
+  };
+  secrets.on('add', onSecret);
+  secrets.on('update', (obj, old) => {
+    if (obj.metadata.resourceVersion !== old?.metadata.resourceVersion) onSecret(obj);
+  });
+  secrets.on('delete', (obj) => {
+    secretFacts.forget(obj.metadata.namespace ?? '', obj.metadata.name);
+    onSecret(obj);
+  });
+  for (const [name, inf] of [['SmtpRelay', relays], ['Secret', secrets]] as const) {
+    inf.onError((err) => logger.warn('informer error', { kind: name, error: String(err) }));
+  }
+
+  const reconciler = new Reconciler({
+    cluster: createClusterAccess({ kubeConfig: kc, relays, secrets, children: () => children, certManagerInstalled, recordEvent: deps.recordEvent }),
+    secrets: secretFacts,
+    defaultImage: opts.defaultRelayImage,
+    probeEnabled: opts.tlsProbe,
+    logger,
+    maxRequeueMs: opts.resyncMs,
+    onStatus: (relay, status) => {
+      const ready = status.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+      metrics.relayReady.set({ namespace: relay.metadata.namespace, name: relay.metadata.name }, ready ? 1 : 0);
+    },
+  });
+
+  // Caches first (also while not leading, so a new leader starts warm).
+  for (const kind of CHILD_KINDS) if (kind.kind !== 'Certificate') startChildInformer(kind);
+  await Promise.all([relays.start(), secrets.start(), ...[...children.values()].map((i) => i.start())]);
+  try {
+    await certManagerInstalled();
+  } catch (err) {
+    logger.warn('could not check for cert-manager; will retry on reconcile', { error: String(err) });
+  }
+
+  let synced = false;
+  let leading = !deps.leader;
+  let stopped = false;
+  let workers: Workers | undefined;
+  let resyncTimer: NodeJS.Timeout | undefined;
+  let resolveDone!: (v: { reason: string }) => void;
+  const done = new Promise<{ reason: string }>((r) => (resolveDone = r));
+
+  const servers: http.Server[] = [];
+  const healthy = () => !stopped;
+  const ready = () => synced && !stopped;
+  const metricsServer = await startHealthServer({ port: opts.metricsPort, host: opts.bindAddress, registry: metrics.registry, healthy, ready });
+  servers.push(metricsServer);
+  const metricsPort = (metricsServer.address() as { port: number }).port;
+  let healthPort = metricsPort;
+  if (opts.healthPort !== opts.metricsPort || opts.metricsPort === 0) {
+    const healthServer = await startHealthServer({ port: opts.healthPort, host: opts.bindAddress, registry: metrics.registry, healthy, ready });
+    servers.push(healthServer);
+    healthPort = (healthServer.address() as { port: number }).port;
+  }
+
+  const depthTimer = setInterval(() => metrics.queueDepth.set(queue.len()), 1000);
+  depthTimer.unref();
+
+  const informers = () => [relays, secrets, ...children.values()];
+  synced = (await Promise.all(informers().map((i) => i.waitForSync(60_000)))).every(Boolean);
+  if (!synced) logger.warn('caches did not sync within 60s; continuing, they keep retrying');
+  synced = true;
+
+  async function startWorking(): Promise<void> {
+    if (stopped) return;
+    leading = true;
+    logger.info('starting workers', { concurrency: opts.concurrency, namespace: ns ?? '(all)' });
+    workers = runWorkers(queue, opts.concurrency, async (key) => reconciler.reconcile(key), {
+      onResult: (key, outcome, durationMs) => {
+        metrics.reconcileDuration.observe(durationMs / 1000);
+        const result = !outcome.ok ? 'error' : outcome.result?.requeueAfterMs ? 'requeue' : 'success';
+        metrics.reconcileTotal.inc({ result });
+        if (!outcome.ok) {
+          const [namespace, name] = key.split('/');
+          logger.warn('reconcile failed; retrying with backoff', { namespace, name, error: outcome.error instanceof Error ? outcome.error.message : String(outcome.error) });
+        }
+      },
+    });
+    for (const relay of relays.list()) enqueue(objectKey(relay));
+    // Level-based safety net: every relay is reconciled at least once per resync period.
+    resyncTimer = setInterval(() => {
+      for (const relay of relays.list()) enqueue(objectKey(relay));
+    }, opts.resyncMs);
+    resyncTimer.unref();
+  }
+
+  async function stop(reason = 'stopped'): Promise<void> {
+    if (stopped) return;
+    stopped = true;
+    clearInterval(depthTimer);
+    if (resyncTimer) clearInterval(resyncTimer);
+    queue.shutDown();
+    await workers?.stop();
+    leading = false;
+    await deps.leader?.release().catch((err: unknown) => logger.warn('could not release the lease', { error: String(err) }));
+    for (const informer of informers()) informer.stop();
+    await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    resolveDone({ reason });
+  }
+
+  if (deps.leader) {
+    deps.leader
+      .start(() => {
+        logger.error('lost the leader lease; stopping so that only one operator reconciles');
+        void stop('lost leadership');
+      })
+      .then(startWorking, (err: unknown) => {
+        logger.error('leader election failed', { error: String(err) });
+        void stop('leader election failed');
+      });
+  } else {
+    await startWorking();
+  }
+
+  return { metrics, metricsPort, healthPort, isLeader: () => leading, done, stop: () => stop() };
+}

@@ -1,0 +1,314 @@
+// The level-based reconcile of one SmtpRelay: read the world from the caches,
+// check what the relay references, server-side apply the desired children,
+// prune what is no longer desired, and write the status only when it changed.
+// The same call serves create, update, resync and restart.
+import type { Condition, EndpointStatus, SmtpRelay, SmtpRelayStatus } from '../api/types.js';
+import { ConditionType } from '../api/types.js';
+import type { Logger } from '../common/logger.js';
+import type { KubeObject, ReconcileResult } from '../kube/types.js';
+import { desiredChildren, names, parseDuration, referencedSecrets, type BuildContext } from './builders/index.js';
+import { conditionTransitions } from './conditions.js';
+import { Reason } from './reasons.js';
+import { computeStatus, statusEqual, type CertificateObservation, type DeploymentObservation, type Problem, type TlsSecretFacts } from './status.js';
+import type { SecretFactsCache } from './tls-secret.js';
+import { validateSemantics } from './validate.js';
+
+/** What the reconciler needs from the cluster. main.ts wires it to informers and the API. */
+export interface ClusterAccess {
+  getRelay(namespace: string, name: string): SmtpRelay | undefined;
+  /** From the metadata-only Secret cache. */
+  secretVersion(namespace: string, name: string): string | undefined;
+  /** Children in the caches that carry our labels for this relay (any kind we manage). */
+  ownedChildren(relay: SmtpRelay): KubeObject[];
+  /** Cached child by kind and name (Deployment, Certificate). */
+  cachedChild(kind: string, namespace: string, name: string): KubeObject | undefined;
+  /** Server-side apply under our field manager, force on our fields. Returns the object as stored. */
+  apply(obj: KubeObject): Promise<KubeObject>;
+  applyStatus(relay: SmtpRelay, status: SmtpRelayStatus): Promise<void>;
+  delete(obj: KubeObject): Promise<void>;
+  certManagerInstalled(): Promise<boolean>;
+  issuerExists(kind: 'Issuer' | 'ClusterIssuer', namespace: string, name: string): Promise<boolean>;
+  event(relay: SmtpRelay, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
+}
+
+export interface ReconcilerOptions {
+  cluster: ClusterAccess;
+  secrets: SecretFactsCache;
+  defaultImage: string;
+  /** --tls-probe: whether TLSHealthy gates Ready. */
+  probeEnabled: boolean;
+  /** Latest probe results for a relay, when a prober runs. */
+  probeResults?: (relay: SmtpRelay) => EndpointStatus[] | undefined;
+  logger: Logger;
+  now?: () => Date;
+  /** Upper bound of any requeue (the resync period). */
+  maxRequeueMs?: number;
+  /** Called after each status computation (metrics). */
+  onStatus?: (relay: SmtpRelay, status: SmtpRelayStatus) => void;
+}
+
+/** An API error the kube layer surfaced: status code plus reason. */
+interface ApiErrorLike {
+  code?: number;
+  statusCode?: number;
+  reason?: string;
+  message?: string;
+}
+
+function httpCode(err: unknown): number | undefined {
+  const e = err as ApiErrorLike;
+  return typeof e?.code === 'number' ? e.code : typeof e?.statusCode === 'number' ? e.statusCode : undefined;
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+const STALLED_RETRY_BASE_MS = 5_000;
+const STALLED_RETRY_MAX_MS = 5 * 60_000;
+
+export class Reconciler {
+  private readonly stalledAttempts = new Map<string, number>();
+  private readonly now: () => Date;
+  private readonly maxRequeueMs: number;
+
+  constructor(private readonly opts: ReconcilerOptions) {
+    this.now = opts.now ?? (() => new Date());
+    this.maxRequeueMs = opts.maxRequeueMs ?? 10 * 60_000;
+  }
+
+  /** Reconcile one key `namespace/name`. Throws only for transient errors (the queue retries with backoff). */
+  async reconcile(key: string): Promise<ReconcileResult> {
+    const [namespace, name] = key.split('/') as [string, string];
+    const { cluster } = this.opts;
+    const relay = cluster.getRelay(namespace, name);
+    if (!relay || relay.metadata.deletionTimestamp) {
+      // Gone: owner references let the garbage collector remove the children.
+      this.stalledAttempts.delete(key);
+      return {};
+    }
+    const log = this.opts.logger.child({ namespace, name });
+
+    const problems: Problem[] = [...validateSemantics(relay)];
+    // An invalid spec changes nothing in the cluster: the last good children keep serving.
+    const specInvalid = problems.length > 0;
+    const refs = await this.checkReferences(relay, problems);
+    const certManager = relay.spec.tls.issuerRef ? await this.checkIssuer(relay, problems) : true;
+
+    const ctx: BuildContext = { defaultImage: this.opts.defaultImage, secretVersions: refs.versions };
+    const desired = desiredChildren(relay, ctx);
+    const applied = new Map<string, KubeObject>();
+    for (const child of specInvalid ? [] : desired) {
+      if (child.kind === 'Certificate' && !certManager) continue;
+      // While a human must fix something, keep the running pods as they are:
+      // a rollout now would only produce pods that cannot start.
+      if (child.kind === 'Deployment' && problems.length > 0 && cluster.cachedChild('Deployment', namespace, child.metadata.name)) continue;
+      try {
+        applied.set(`${child.kind}/${child.metadata.name}`, await cluster.apply(child));
+      } catch (err) {
+        const problem = this.classifyApplyError(child, err);
+        if (!problem) throw err;
+        problems.push(problem);
+      }
+    }
+    if (!specInvalid) await this.prune(relay, desired, log);
+
+    const deployment = applied.get(`Deployment/${names.deployment(relay)}`) ?? cluster.cachedChild('Deployment', namespace, names.deployment(relay));
+    const certificate = relay.spec.tls.issuerRef
+      ? (cluster.cachedChild('Certificate', namespace, names.certificate(relay)) ?? applied.get(`Certificate/${names.certificate(relay)}`))
+      : undefined;
+    const endpoints = this.opts.probeEnabled ? this.opts.probeResults?.(relay) : undefined;
+    const status = computeStatus(
+      relay,
+      {
+        problems,
+        deployment: deployment ? observeDeployment(deployment) : undefined,
+        certificate: certificate ? observeCertificate(certificate) : undefined,
+        tlsSecret: refs.tls,
+        probe: { enabled: this.opts.probeEnabled, endpoints },
+      },
+      this.now(),
+    );
+    if (!statusEqual(relay.status, status)) {
+      await cluster.applyStatus(relay, status);
+      await this.recordTransitions(relay, relay.status?.conditions, status.conditions ?? [], log);
+      log.info('status updated', { ready: readyOf(status), reason: status.conditions?.[0]?.reason, observedGeneration: status.observedGeneration });
+    }
+    this.opts.onStatus?.(relay, status);
+    return { requeueAfterMs: this.nextRun(key, relay, problems, refs.tls) };
+  }
+
+  /** Checks every referenced Secret; returns their versions and the TLS facts. */
+  private async checkReferences(relay: SmtpRelay, problems: Problem[]): Promise<{ versions: Record<string, string>; tls?: TlsSecretFacts }> {
+    const namespace = relay.metadata.namespace;
+    const versions: Record<string, string> = {};
+    let tls: TlsSecretFacts | undefined;
+    for (const ref of referencedSecrets(relay)) {
+      const version = this.opts.cluster.secretVersion(namespace, ref.name);
+      const isTls = ref.role === 'tls';
+      if (version === undefined) {
+        // cert-manager writes its Secret once issued: absence is progress, not a problem.
+        if (ref.userProvided) {
+          problems.push({
+            reason: Reason.SecretNotFound,
+            message: `Secret ${ref.name} (${describeRole(ref.role)}) was not found in namespace ${namespace}. Create it, or fix the reference in the SmtpRelay spec.`,
+            certificate: isTls,
+          });
+        }
+        continue;
+      }
+      versions[ref.name] = version;
+      if (!isTls && ref.requiredKeys.length === 0) continue;
+      const facts = await this.opts.secrets.get(namespace, ref.name, version);
+      if (!facts) continue;
+      const missing = ref.requiredKeys.filter((k) => !facts.keys.includes(k));
+      if (missing.length > 0 || (isTls && !facts.tls)) {
+        if (!ref.userProvided && missing.length > 0) continue; // cert-manager is still writing it
+        const why = missing.length > 0 ? `lacks the key(s) ${missing.join(', ')}` : `has an unusable tls.crt (${facts.tlsError ?? 'no certificate'})`;
+        problems.push({ reason: Reason.SecretInvalid, message: `Secret ${ref.name} (${describeRole(ref.role)}) ${why}. Fix the Secret's data.`, certificate: isTls });
+        continue;
+      }
+      if (isTls) tls = facts.tls;
+    }
+    return { versions, tls };
+  }
+
+  /** Returns whether cert-manager is installed; adds a problem when it or the issuer is missing. */
+  private async checkIssuer(relay: SmtpRelay, problems: Problem[]): Promise<boolean> {
+    const issuerRef = relay.spec.tls.issuerRef!;
+    if (!(await this.opts.cluster.certManagerInstalled())) {
+      problems.push({
+        reason: Reason.CertManagerNotInstalled,
+        message: 'spec.tls.issuerRef needs cert-manager, whose API (cert-manager.io/v1 Certificate) is not installed. Install cert-manager, or use spec.tls.secretName with your own certificate.',
+        certificate: true,
+      });
+      return false;
+    }
+    const kind = issuerRef.kind ?? 'Issuer';
+    if ((issuerRef.group ?? 'cert-manager.io') === 'cert-manager.io' && !(await this.opts.cluster.issuerExists(kind, relay.metadata.namespace, issuerRef.name))) {
+      const where = kind === 'ClusterIssuer' ? 'in the cluster' : `in namespace ${relay.metadata.namespace}`;
+      problems.push({ reason: Reason.IssuerNotFound, message: `${kind} ${issuerRef.name} was not found ${where}. Create it, or fix spec.tls.issuerRef.`, certificate: true });
+    }
+    return true;
+  }
+
+  /** Turns an apply failure no retry will fix into a Problem; undefined means transient (throw). */
+  private classifyApplyError(child: KubeObject, err: unknown): Problem | undefined {
+    const code = httpCode(err);
+    const what = `${child.kind} ${child.metadata.name}`;
+    if (code === 422 || code === 400) {
+      return { reason: Reason.InvalidSpec, message: `The API server rejected ${what}: ${errorMessage(err)}. Fix the SmtpRelay spec.` };
+    }
+    if (code === 403) {
+      return { reason: Reason.ApplyForbidden, message: `The operator may not write ${what}: ${errorMessage(err)}. Grant its ServiceAccount the RBAC in deploy/base/rbac.yaml.` };
+    }
+    if (code === 404 && child.kind === 'Certificate') {
+      return { reason: Reason.CertManagerNotInstalled, message: 'cert-manager.io/v1 Certificate is not served by the API server. Install cert-manager, or use spec.tls.secretName.', certificate: true };
+    }
+    return undefined;
+  }
+
+  /** Deletes children we own that the builders no longer produce (Certificate after switching to secretName, PDB after scaling to 1). */
+  private async prune(relay: SmtpRelay, desired: KubeObject[], log: Logger): Promise<void> {
+    const wanted = new Set(desired.map((c) => `${c.kind}/${c.metadata.name}`));
+    for (const child of this.opts.cluster.ownedChildren(relay)) {
+      const owned = child.metadata.ownerReferences?.some((o) => o.controller && o.uid === relay.metadata.uid);
+      if (!owned || wanted.has(`${child.kind}/${child.metadata.name}`) || child.metadata.deletionTimestamp) continue;
+      log.info('pruning child no longer desired', { kind: child.kind, child: child.metadata.name });
+      await this.opts.cluster.delete(child);
+    }
+  }
+
+  private async recordTransitions(relay: SmtpRelay, before: Condition[] | undefined, after: Condition[], log: Logger): Promise<void> {
+    for (const t of conditionTransitions(before, after)) {
+      const event = eventFor(t.type, t.from, t.to);
+      if (!event) continue;
+      try {
+        await this.opts.cluster.event(relay, event.type, t.to.reason, t.to.message);
+      } catch (err) {
+        // Events are best effort: never fail a reconcile for one.
+        log.warn('could not record event', { error: errorMessage(err) });
+      }
+    }
+  }
+
+  /** When to run again: growing retries while stalled, on time for certificate expiry, at most the resync period. */
+  private nextRun(key: string, relay: SmtpRelay, problems: Problem[], tls: TlsSecretFacts | undefined): number {
+    const candidates = [this.maxRequeueMs];
+    if (problems.length > 0) {
+      // Most problems heal through watched objects (Secrets); Issuers and cert-manager are not watched, so look again, less often each time.
+      const attempts = this.stalledAttempts.get(key) ?? 0;
+      this.stalledAttempts.set(key, attempts + 1);
+      candidates.push(Math.min(STALLED_RETRY_BASE_MS * 2 ** attempts, STALLED_RETRY_MAX_MS));
+    } else {
+      this.stalledAttempts.delete(key);
+    }
+    if (tls) {
+      const now = this.now().getTime();
+      const warnMs = parseDuration(relay.spec.healthCheck?.expiryWarning) ?? 14 * 86_400_000;
+      for (const at of [Date.parse(tls.notAfter) - warnMs, Date.parse(tls.notAfter), Date.parse(tls.notBefore)]) {
+        if (at > now) candidates.push(at - now + 1000);
+      }
+    }
+    if (this.opts.probeEnabled && relay.spec.healthCheck?.enabled !== false) {
+      candidates.push(parseDuration(relay.spec.healthCheck?.interval) ?? 60_000);
+    }
+    return Math.max(1000, Math.min(...candidates));
+  }
+}
+
+function describeRole(role: string): string {
+  return (
+    { tls: 'the TLS certificate', users: 'the SMTP users', upstreamCredentials: 'the upstream credentials', upstreamCa: 'the upstream CA', dkim: 'the DKIM key' } as Record<string, string>
+  )[role] ?? role;
+}
+
+function readyOf(status: SmtpRelayStatus): string | undefined {
+  return status.conditions?.find((c) => c.type === ConditionType.Ready)?.status;
+}
+
+/** Which condition transitions are worth an Event, and of what type. */
+export function eventFor(type: string, from: string | undefined, to: Condition): { type: 'Normal' | 'Warning' } | undefined {
+  switch (type) {
+    case ConditionType.Ready:
+      if (to.status === 'True') return { type: 'Normal' };
+      return from === 'True' ? { type: 'Warning' } : undefined;
+    case ConditionType.Stalled:
+      if (to.status === 'True') return { type: 'Warning' };
+      return from === 'True' ? { type: 'Normal' } : undefined;
+    case ConditionType.CertificateReady:
+      if (to.status === 'False' && to.reason !== Reason.CertificateIssuing) return { type: 'Warning' };
+      if (to.reason === Reason.CertificateExpiringSoon) return { type: 'Warning' };
+      return from !== undefined && to.status === 'True' ? { type: 'Normal' } : undefined;
+    case ConditionType.TLSHealthy:
+      if (to.status === 'False') return { type: 'Warning' };
+      return from === 'False' ? { type: 'Normal' } : undefined;
+    default:
+      return undefined;
+  }
+}
+
+export function observeDeployment(obj: KubeObject): DeploymentObservation {
+  const status = (obj.status ?? {}) as Record<string, number | undefined>;
+  return {
+    generation: obj.metadata.generation,
+    observedGeneration: status.observedGeneration,
+    replicas: status.replicas,
+    updatedReplicas: status.updatedReplicas,
+    readyReplicas: status.readyReplicas,
+    availableReplicas: status.availableReplicas,
+  };
+}
+
+export function observeCertificate(obj: KubeObject): CertificateObservation {
+  const status = (obj.status ?? {}) as { conditions?: { type: string; status: string; reason?: string; message?: string; observedGeneration?: number }[]; renewalTime?: string };
+  const ready = status.conditions?.find((c) => c.type === 'Ready');
+  // A Ready condition from before our last spec change does not count.
+  const current = ready && (ready.observedGeneration === undefined || ready.observedGeneration >= (obj.metadata.generation ?? 0));
+  return {
+    ready: current && (ready.status === 'True' || ready.status === 'False') ? ready.status : 'Unknown',
+    reason: ready?.reason,
+    message: ready?.message,
+    renewalTime: status.renewalTime,
+  };
+}

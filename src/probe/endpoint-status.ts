@@ -1,0 +1,67 @@
+// Probe results -> the SmtpRelay status shape (src/api/types.ts). Pure.
+import type { EndpointCheckFailure, EndpointStatus } from '../api/types.js';
+import { problems, verdictOf } from './outcome.js';
+import type { ReasonCode } from './reasons.js';
+import type { DeepScanResult, ProbeResult } from './types.js';
+
+export interface EndpointStatusInput {
+  /** Listener name: submission, submissions, relay. */
+  name: string;
+  probe: ProbeResult;
+  /** The latest deep scan of this endpoint, if one has run. */
+  deep?: DeepScanResult;
+  /** Fingerprint of the certificate in the TLS Secret, to say whether the served one matches. */
+  secretFingerprint?: string;
+}
+
+export function toEndpointStatus(input: EndpointStatusInput): EndpointStatus {
+  const { probe, deep } = input;
+  const checks = [...probe.checks, ...(deep?.checks ?? [])];
+  const leaf = probe.tls?.chain[0];
+  const authCheck = probe.checks.find((c) => c.check === 'auth-before-tls');
+  const legacy = deep?.checks.find((c) => c.check === 'legacy-protocols');
+  const failures: EndpointCheckFailure[] = problems(checks).map((c) => ({
+    check: c.check,
+    result: c.result as 'warn' | 'fail',
+    reason: c.reason ?? 'validation-failure',
+    message: c.message,
+  }));
+  const status: EndpointStatus = {
+    name: input.name,
+    port: probe.target.port,
+    mode: probe.target.mode,
+    healthy: verdictOf(checks) !== 'failing',
+    tlsVersion: probe.tls?.protocol,
+    cipher: probe.tls?.cipher,
+    group: probe.tls?.group,
+    notAfter: leaf?.notAfter,
+    fingerprint: leaf?.fingerprint,
+    matchesSecret: input.secretFingerprint && leaf ? leaf.fingerprint === input.secretFingerprint : undefined,
+    hostnameVerified: probe.tls?.hostnameVerified,
+    chainVerified: probe.tls?.chainVerified,
+    authBeforeTLS: authCheck ? authCheck.result !== 'pass' : undefined,
+    legacyProtocolsRefused: legacy && legacy.result !== 'warn' ? legacy.result === 'pass' : undefined,
+    failures: failures.length > 0 ? failures : undefined,
+    latencyMs: probe.latencyMs,
+    lastProbeTime: probe.startedAt,
+    lastDeepScanTime: deep?.startedAt,
+  };
+  // Drop undefined fields: the status patch stays minimal and comparable.
+  return Object.fromEntries(Object.entries(status).filter(([, v]) => v !== undefined)) as unknown as EndpointStatus;
+}
+
+/** Summary for the TLS printer column. */
+export function tlsHealthSummary(endpoints: EndpointStatus[]): 'Healthy' | 'Degraded' | 'Unhealthy' | 'Unknown' {
+  if (endpoints.length === 0) return 'Unknown';
+  if (endpoints.some((e) => !e.healthy)) return 'Unhealthy';
+  if (endpoints.some((e) => (e.failures ?? []).length > 0)) return 'Degraded';
+  return 'Healthy';
+}
+
+/** Reason code -> stable CamelCase condition reason, e.g. stale-certificate-served -> StaleCertificateServed. */
+export function conditionReason(code: ReasonCode): string {
+  return code
+    .split('-')
+    .map((w) => (w === 'tls' ? 'TLS' : w.charAt(0).toUpperCase() + w.slice(1)))
+    .join('');
+}

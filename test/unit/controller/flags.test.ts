@@ -1,0 +1,49 @@
+import { describe, expect, test } from '@jest/globals';
+import { FlagError, parseOperatorFlags, type OperatorOptions } from '../../../src/controller/flags.js';
+
+const parse = (args: string[]) => parseOperatorFlags(args, {}) as OperatorOptions;
+
+describe('operator flags', () => {
+  test('defaults', () => {
+    expect(parse([])).toEqual({
+      metricsPort: 8080,
+      healthPort: 8081,
+      leaderElect: true,
+      leaderElectionNamespace: 'smtp-relay-system',
+      leaderElectionId: 'smtp-relay-operator',
+      concurrency: 4,
+      defaultRelayImage: 'smtp-relay-operator:0.1.0',
+      tlsProbe: true,
+      resyncMs: 600_000,
+      bindAddress: '0.0.0.0',
+    });
+  });
+
+  test('reads every option in both --flag=value and --flag value forms', () => {
+    const o = parse(['--kubeconfig', '/k', '--namespace=team-a', '--metrics-port=0', '--health-port', '9000', '--leader-elect=false', '--leader-election-namespace', 'ops', '--concurrency=8', '--default-relay-image', 'r/relay:2', '--tls-probe=off', '--resync=30s']);
+    expect(o).toMatchObject({ kubeconfig: '/k', namespace: 'team-a', metricsPort: 0, healthPort: 9000, leaderElect: false, leaderElectionNamespace: 'ops', concurrency: 8, defaultRelayImage: 'r/relay:2', tlsProbe: false, resyncMs: 30_000 });
+    expect(parse(['--leader-elect']).leaderElect).toBe(true);
+    expect(parse(['--tls-probe', 'off']).tlsProbe).toBe(false);
+  });
+
+  test('takes POD_NAMESPACE for the Lease namespace', () => {
+    expect((parseOperatorFlags([], { POD_NAMESPACE: 'ops' }) as OperatorOptions).leaderElectionNamespace).toBe('ops');
+  });
+
+  test('--help', () => {
+    expect(parseOperatorFlags(['--help'], {})).toBe('help');
+  });
+
+  test.each([
+    [['--bogus'], /unknown option --bogus/],
+    [['--metrics-port=http'], /port number/],
+    [['--concurrency=0'], /1-64/],
+    [['--tls-probe=maybe'], /on\/off/],
+    [['--resync=often'], /duration/],
+    [['--namespace'], /needs a value/],
+    [['stray'], /unexpected argument/],
+  ])('rejects %j with a clear message', (args, message) => {
+    expect(() => parseOperatorFlags(args as string[], {})).toThrow(FlagError);
+    expect(() => parseOperatorFlags(args as string[], {})).toThrow(message as RegExp);
+  });
+});
