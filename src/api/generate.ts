@@ -9,10 +9,13 @@ import { CRD_FILE, renderCrdYaml } from './crd.js';
 import { renderReference } from './reference.js';
 
 export const REFERENCE_FILE = 'docs/reference.md';
+// kustomize refuses files outside its root, so deploy/base carries a generated copy.
+export const DEPLOY_CRD_FILE = 'deploy/base/crd.yaml';
 
 /** Every generated file, repo-relative path -> content. */
 export function generatedFiles(): Record<string, string> {
-  return { [CRD_FILE]: renderCrdYaml(), [REFERENCE_FILE]: renderReference() };
+  const crd = renderCrdYaml();
+  return { [CRD_FILE]: crd, [DEPLOY_CRD_FILE]: crd, [REFERENCE_FILE]: renderReference() };
 }
 
 function main(): void {

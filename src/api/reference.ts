@@ -28,10 +28,12 @@ const RUNTIME_CHECKS = [
   'What each endpoint really serves (TLSHealthy condition, `status.endpoints[].failures`): e.g. a stale certificate after rotation (`stale-certificate-served`), legacy protocols accepted, AUTH before TLS.',
   'The upstream being unreachable, refusing STARTTLS, or presenting a certificate that does not verify: reported per message by the relay, not at admission.',
   'The contents of `pod.affinity` and `pod.topologySpreadConstraints`, and Service and pod annotation keys: the API server checks them when the operator applies the Deployment and Service; a refusal shows in the Stalled condition.',
-  'The DKIM key\'s type and size.',
+  'Whether the DKIM key in `dkim.keySecretRef` parses and suits DKIM signing.',
 ];
 
-const esc = (s: string): string => s.replace(/\|/g, '\\|');
+// Table cells: escape pipes; everywhere: keep <selector>-style placeholders visible (not HTML tags).
+const html = (s: string): string => s.replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const esc = (s: string): string => html(s).replace(/\|/g, '\\|');
 const code = (v: unknown): string => `\`${typeof v === 'string' ? v : JSON.stringify(v)}\``;
 
 function typeName(s: JSONSchemaProps): string {
@@ -71,14 +73,14 @@ function fieldRules(s: JSONSchemaProps): ValidationRule[] {
 function row(name: string, s: JSONSchemaProps, required: boolean): string {
   const details = [...constraints(s), ...(s.items ? constraints(s.items).map((c) => `each item ${c}`) : [])];
   const rules = fieldRules(s).map((r) => `Rule: ${r.message}.`);
-  const text = [s.description ?? '', details.length ? `Constraints: ${details.join('; ')}.` : '', ...rules].filter(Boolean).join('<br>');
+  const text = [s.description ?? '', details.length ? `Constraints: ${details.join('; ')}.` : '', ...rules].filter(Boolean).map(esc).join('<br>');
   const dflt = s.default === undefined ? '' : code(s.default);
-  return `| ${code(name)} | ${esc(typeName(s))} | ${required ? 'yes' : ''} | ${esc(dflt)} | ${esc(text)} |`;
+  return `| ${code(name)} | ${esc(typeName(s))} | ${required ? 'yes' : ''} | ${esc(dflt)} | ${text} |`;
 }
 
 function objectSections(path: string, s: JSONSchemaProps, out: string[]): void {
   const props = s.properties ?? {};
-  out.push(`### \`${path}\``, '', s.description ?? '', '');
+  out.push(`### \`${path}\``, '', html(s.description ?? ''), '');
   const names = Object.keys(props);
   if (names.length) {
     out.push('| Field | Type | Required | Default | Description |', '| --- | --- | --- | --- | --- |');
@@ -88,7 +90,7 @@ function objectSections(path: string, s: JSONSchemaProps, out: string[]): void {
   const objectRules = s['x-kubernetes-validations'] ?? [];
   if (objectRules.length) {
     out.push('Rules:', '');
-    for (const r of objectRules) out.push(`- ${r.fieldPath ? `(${code(path + r.fieldPath)}) ` : ''}${r.message}.`);
+    for (const r of objectRules) out.push(`- ${r.fieldPath ? `(${code(path + r.fieldPath)}) ` : ''}${html(r.message)}.`);
     out.push('');
   }
   for (const name of names) {

@@ -92,7 +92,7 @@ function port(description: string, dflt?: number): JSONSchemaProps {
   return int32(description, { minimum: 1, maximum: 65535, ...(dflt !== undefined ? { default: dflt } : {}) });
 }
 
-function quantityMap(description: string): JSONSchemaProps {
+function quantityMap(description: string, what: string): JSONSchemaProps {
   return {
     description,
     type: 'object',
@@ -102,7 +102,7 @@ function quantityMap(description: string): JSONSchemaProps {
       'x-kubernetes-int-or-string': true,
       maxLength: 64,
       'x-kubernetes-validations': [
-        rule('type(self) == int || isQuantity(self)', 'resource amounts must be Kubernetes quantities such as 500m, 2, 256Mi or 1Gi'),
+        rule('type(self) == int || isQuantity(self)', `${what} values must be Kubernetes quantities such as 500m, 2, 256Mi or 1Gi`),
       ],
     },
   };
@@ -417,7 +417,7 @@ const dkim = obj(
       ],
     }),
     domain: fqdn('Signing domain (d=), a lowercase domain name such as example.com.', 'dkim.domain'),
-    keySecretRef: secretRef('Secret with key `private.key`: the PEM private key (RSA 2048+ or Ed25519).', 'dkim.keySecretRef'),
+    keySecretRef: secretRef('Secret with key `private.key`: the PEM-encoded DKIM private key.', 'dkim.keySecretRef'),
   },
   { required: ['selector', 'domain', 'keySecretRef'] },
 );
@@ -477,8 +477,8 @@ const toleration = obj('A pod toleration (core/v1 Toleration).', {
 
 const pod = obj('Scheduling and resource settings copied into the relay pods.', {
   resources: obj('Compute resources of the relay container (core/v1 ResourceRequirements).', {
-    limits: quantityMap('Resource limits, e.g. cpu: 500m, memory: 256Mi.'),
-    requests: quantityMap('Resource requests, e.g. cpu: 50m, memory: 64Mi.'),
+    limits: quantityMap('Resource limits, e.g. cpu: 500m, memory: 256Mi.', 'pod.resources.limits'),
+    requests: quantityMap('Resource requests, e.g. cpu: 50m, memory: 64Mi.', 'pod.resources.requests'),
   }),
   nodeSelector: stringMap('Node labels the relay pods must match.', { maxProperties: 32 }),
   tolerations: arr('Tolerations of the relay pods.', toleration, { maxItems: 32 }),

@@ -36,6 +36,7 @@ export function createClusterAccess(deps: ClusterDeps): ClusterAccess {
       return out;
     },
     cachedChild: (kind, namespace, name) => deps.children().get(kind)?.get(namespace, name),
+    getLive: (obj) => getObject(kc, { apiVersion: obj.apiVersion, kind: obj.kind, name: obj.metadata.name, namespace: obj.metadata.namespace }),
     // force: we take over the fields we send from other managers; fields we do not send stay theirs.
     apply: (obj) => applyObject(kc, obj, { fieldManager: FIELD_MANAGER, force: true }),
     async applyStatus(relay: SmtpRelay, status: SmtpRelayStatus) {

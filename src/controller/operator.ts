@@ -3,7 +3,7 @@
 // exposes /metrics, /healthz and /readyz.
 import type http from 'node:http';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { API_VERSION, KIND, PLURAL, type SmtpRelay } from '../api/types.js';
+import { API_VERSION, KIND, PLURAL, type EndpointStatus, type SmtpRelay } from '../api/types.js';
 import { startHealthServer } from '../common/http-server.js';
 import type { Logger } from '../common/logger.js';
 import { hasResource } from '../kube/apply.js';
@@ -43,6 +43,12 @@ export interface OperatorDeps {
   /** Leader election; undefined when --leader-elect=false. */
   leader?: LeaderElector;
   recordEvent: (relay: SmtpRelay, type: 'Normal' | 'Warning', reason: string, message: string) => Promise<void>;
+  /**
+   * Latest TLS probe results per relay (the prober scheduler). Without it,
+   * --tls-probe=on cannot be honoured: TLSHealthy then stays Unknown/NotProbed
+   * and does not gate Ready, and a warning says so.
+   */
+  probeResults?: (relay: SmtpRelay) => EndpointStatus[] | undefined;
 }
 
 const SECRET_INDEX = 'secrets';
@@ -114,11 +120,16 @@ export async function startOperator(opts: OperatorOptions, deps: OperatorDeps): 
     inf.onError((err) => logger.warn('informer error', { kind: name, error: String(err) }));
   }
 
+  const probeEnabled = opts.tlsProbe && deps.probeResults !== undefined;
+  if (opts.tlsProbe && !probeEnabled) {
+    logger.warn('--tls-probe=on, but no TLS prober is wired into this build: TLSHealthy stays Unknown (NotProbed) and does not gate Ready');
+  }
   const reconciler = new Reconciler({
     cluster: createClusterAccess({ kubeConfig: kc, relays, secrets, children: () => children, certManagerInstalled, recordEvent: deps.recordEvent }),
     secrets: secretFacts,
     defaultImage: opts.defaultRelayImage,
-    probeEnabled: opts.tlsProbe,
+    probeEnabled,
+    probeResults: deps.probeResults,
     logger,
     maxRequeueMs: opts.resyncMs,
     onStatus: (relay, status) => {

@@ -11,6 +11,7 @@ export const Reason = {
   CertManagerNotInstalled: 'CertManagerNotInstalled',
   InvalidSpec: 'InvalidSpec',
   ApplyForbidden: 'ApplyForbidden',
+  ChildNotOwned: 'ChildNotOwned',
   CertificateExpired: 'CertificateExpired',
   CertificateNotYetValid: 'CertificateNotYetValid',
   // Work in progress (Reconciling=True)
@@ -25,6 +26,7 @@ export const Reason = {
   // Available
   MinimumReplicasAvailable: 'MinimumReplicasAvailable',
   NoReplicasAvailable: 'NoReplicasAvailable',
+  ScaledToZero: 'ScaledToZero',
   DeploymentNotObserved: 'DeploymentNotObserved',
   // TLSHealthy
   NotProbed: 'NotProbed',

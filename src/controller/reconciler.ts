@@ -20,8 +20,10 @@ export interface ClusterAccess {
   secretVersion(namespace: string, name: string): string | undefined;
   /** Children in the caches that carry our labels for this relay (any kind we manage). */
   ownedChildren(relay: SmtpRelay): KubeObject[];
-  /** Cached child by kind and name (Deployment, Certificate). */
+  /** Cached child by kind and name (the caches hold only objects with our labels). */
   cachedChild(kind: string, namespace: string, name: string): KubeObject | undefined;
+  /** A live read, for a child the cache does not hold: is the name free, ours, or someone else's? */
+  getLive(obj: KubeObject): Promise<KubeObject | undefined>;
   /** Server-side apply under our field manager, force on our fields. Returns the object as stored. */
   apply(obj: KubeObject): Promise<KubeObject>;
   applyStatus(relay: SmtpRelay, status: SmtpRelayStatus): Promise<void>;
@@ -104,6 +106,11 @@ export class Reconciler {
       // a rollout now would only produce pods that cannot start.
       if (child.kind === 'Deployment' && problems.length > 0 && cluster.cachedChild('Deployment', namespace, child.metadata.name)) continue;
       try {
+        const foreign = await this.foreignObject(relay, child);
+        if (foreign) {
+          problems.push(foreign);
+          continue;
+        }
         applied.set(`${child.kind}/${child.metadata.name}`, await cluster.apply(child));
       } catch (err) {
         const problem = this.classifyApplyError(child, err);
@@ -113,11 +120,13 @@ export class Reconciler {
     }
     if (!specInvalid) await this.prune(relay, desired, log);
 
+    // The apply responses are fresher than the caches (they carry the new generation).
     const deployment = applied.get(`Deployment/${names.deployment(relay)}`) ?? cluster.cachedChild('Deployment', namespace, names.deployment(relay));
     const certificate = relay.spec.tls.issuerRef
-      ? (cluster.cachedChild('Certificate', namespace, names.certificate(relay)) ?? applied.get(`Certificate/${names.certificate(relay)}`))
+      ? (applied.get(`Certificate/${names.certificate(relay)}`) ?? cluster.cachedChild('Certificate', namespace, names.certificate(relay)))
       : undefined;
-    const endpoints = this.opts.probeEnabled ? this.opts.probeResults?.(relay) : undefined;
+    const probing = this.probing(relay);
+    const endpoints = probing ? this.opts.probeResults?.(relay) : undefined;
     const status = computeStatus(
       relay,
       {
@@ -125,7 +134,11 @@ export class Reconciler {
         deployment: deployment ? observeDeployment(deployment) : undefined,
         certificate: certificate ? observeCertificate(certificate) : undefined,
         tlsSecret: refs.tls,
-        probe: { enabled: this.opts.probeEnabled, endpoints },
+        probe: {
+          enabled: probing,
+          endpoints,
+          ...(this.opts.probeEnabled && !probing ? { disabledMessage: 'TLS health checks are off for this relay (spec.healthCheck.enabled: false).' } : {}),
+        },
       },
       this.now(),
     );
@@ -136,6 +149,10 @@ export class Reconciler {
     }
     this.opts.onStatus?.(relay, status);
     return { requeueAfterMs: this.nextRun(key, relay, problems, refs.tls) };
+  }
+
+  private probing(relay: SmtpRelay): boolean {
+    return this.opts.probeEnabled && relay.spec.healthCheck?.enabled !== false;
   }
 
   /** Checks every referenced Secret; returns their versions and the TLS facts. */
@@ -190,6 +207,26 @@ export class Reconciler {
       problems.push({ reason: Reason.IssuerNotFound, message: `${kind} ${issuerRef.name} was not found ${where}. Create it, or fix spec.tls.issuerRef.`, certificate: true });
     }
     return true;
+  }
+
+  /**
+   * Server-side apply with force would take over an object of the same name that
+   * someone else made. So when the cache (our labels only) lacks the child, read
+   * it: absent is fine (we create it), controlled by this relay is fine (cache
+   * lag), anything else is left alone and reported.
+   */
+  private async foreignObject(relay: SmtpRelay, child: KubeObject): Promise<Problem | undefined> {
+    const { namespace, name } = child.metadata;
+    const cached = this.opts.cluster.cachedChild(child.kind, namespace ?? '', name);
+    const live = cached ?? (await this.opts.cluster.getLive(child));
+    if (!live) return undefined;
+    const controller = live.metadata.ownerReferences?.find((o) => o.controller);
+    if (controller?.uid === relay.metadata.uid) return undefined;
+    const owner = controller ? `is controlled by ${controller.kind} ${controller.name}` : 'was not created by this SmtpRelay';
+    return {
+      reason: Reason.ChildNotOwned,
+      message: `A ${child.kind} named ${name} already exists in namespace ${namespace} and ${owner}; the operator leaves it alone. Delete or rename it, or rename the SmtpRelay.`,
+    };
   }
 
   /** Turns an apply failure no retry will fix into a Problem; undefined means transient (throw). */
@@ -250,7 +287,7 @@ export class Reconciler {
         if (at > now) candidates.push(at - now + 1000);
       }
     }
-    if (this.opts.probeEnabled && relay.spec.healthCheck?.enabled !== false) {
+    if (this.probing(relay)) {
       candidates.push(parseDuration(relay.spec.healthCheck?.interval) ?? 60_000);
     }
     return Math.max(1000, Math.min(...candidates));

@@ -41,8 +41,10 @@ export interface CertificateObservation {
 }
 
 export interface ProbeObservation {
-  /** --tls-probe: when off, TLSHealthy is Unknown/NotProbed and does not gate Ready. */
+  /** --tls-probe and spec.healthCheck.enabled: when off, TLSHealthy is Unknown/NotProbed and does not gate Ready. */
   enabled: boolean;
+  /** Why probing is off, for the TLSHealthy message. */
+  disabledMessage?: string;
   /** Latest results; undefined until the first probe of this generation finished. */
   endpoints?: EndpointStatus[];
 }
@@ -103,6 +105,7 @@ function certificateCondition(relay: SmtpRelay, observed: Observed, now: Date): 
 function availableCondition(relay: SmtpRelay, d: DeploymentObservation | undefined): ConditionInput {
   const type = ConditionType.Available;
   const desired = replicas(relay);
+  if (desired === 0) return { type, status: 'False', reason: Reason.ScaledToZero, message: 'spec.replicas is 0: the relay is stopped. Set spec.replicas to 1 or more to serve mail.' };
   if (!d) return { type, status: 'Unknown', reason: Reason.DeploymentNotObserved, message: 'The relay Deployment has not been observed yet.' };
   const available = d.availableReplicas ?? 0;
   if (available >= 1) {
@@ -127,7 +130,8 @@ function rolloutProgress(relay: SmtpRelay, d: DeploymentObservation | undefined)
 function tlsHealth(probe: ProbeObservation): { condition: ConditionInput; summary: string } {
   const type = ConditionType.TLSHealthy;
   if (!probe.enabled) {
-    return { condition: { type, status: 'Unknown', reason: Reason.NotProbed, message: 'TLS probing is disabled in the operator (--tls-probe=off).' }, summary: 'Unknown' };
+    const message = probe.disabledMessage ?? 'TLS probing is not enabled in the operator (--tls-probe=off, or no prober in this build).';
+    return { condition: { type, status: 'Unknown', reason: Reason.NotProbed, message }, summary: 'Unknown' };
   }
   if (!probe.endpoints || probe.endpoints.length === 0) {
     return { condition: { type, status: 'Unknown', reason: Reason.NotProbed, message: 'The relay endpoints have not been probed yet.' }, summary: 'Unknown' };

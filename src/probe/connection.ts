@@ -69,6 +69,8 @@ export async function tcpConnect(ep: Endpoint, deadline: Deadline): Promise<net.
     socket.once('connect', () => {
       clearTimeout(timer);
       socket.removeAllListeners('error');
+      // Later errors surface through the SMTP channel or the TLS socket; never as an uncaught 'error' event.
+      socket.on('error', () => undefined);
       resolve(socket);
     });
     socket.once('error', (err) => {

@@ -168,10 +168,16 @@ async function tryRenegotiate(session: OpenSession, deadline: Deadline): Promise
     };
     session.socket.once('error', (err: Error) => done({ clientInitiated: 'refused', detail: `server ended the session: ${shortSslMessage(err.message)}` }));
     session.socket.once('close', () => done({ clientInitiated: 'refused', detail: 'server closed the connection' }));
-    const started = session.socket.renegotiate({ rejectUnauthorized: false }, (err) => {
-      if (err) done({ clientInitiated: 'refused', detail: `refused: ${err.message}` });
-      else done({ clientInitiated: 'allowed', detail: 'the server completed a client-initiated renegotiation' });
-    });
+    let started: boolean;
+    try {
+      started = session.socket.renegotiate({ rejectUnauthorized: false }, (err) => {
+        if (err) done({ clientInitiated: 'refused', detail: `refused: ${shortSslMessage(err.message)}` });
+        else done({ clientInitiated: 'allowed', detail: 'the server completed a client-initiated renegotiation' });
+      }) !== false;
+    } catch (err) {
+      started = false;
+      done({ clientInitiated: 'unknown', detail: `could not start a renegotiation: ${(err as Error).message}` });
+    }
     if (!started) done({ clientInitiated: 'unknown', detail: 'our TLS library would not start a renegotiation' });
     session.channel.write('NOOP\r\n');
   });

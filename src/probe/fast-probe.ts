@@ -75,13 +75,17 @@ export async function probeEndpoint(opts: ProbeOptions): Promise<ProbeResult> {
         : { check: 'forward-secrecy', result: 'fail', reason: 'no-forward-secrecy', message: `${facts.protocol} ${facts.cipher} uses static RSA key exchange` },
     );
     try {
-      smtp.extensionsAfterTls = await afterTlsExtensions(session.channel, ep, deadline);
+      smtp.extensionsAfterTls = await afterTlsExtensions(session.channel, ep, deadline, smtp);
       checks.push(...checkAfterTls(smtp.extensionsAfterTls));
     } finally {
       await closeSession(session);
     }
   } catch (err) {
-    if (!(err instanceof ProbeError)) throw err;
+    if (!(err instanceof ProbeError)) {
+      // The operator's probe loop needs a result, not an exception: report it as a failed probe.
+      checks.push({ check: 'probe', result: 'fail', reason: 'protocol-error', message: `unexpected error: ${err instanceof Error ? err.message : String(err)}` });
+      return finish();
+    }
     if (err.check === 'handshake') handshakes = 1; // attempted, even though it failed
     if (err instanceof HandshakeError && ep.mode === 'implicit' && err.side !== 'local') {
       const plaintext = await plaintextGreeting(ep, deadline);
@@ -114,8 +118,8 @@ const trustContexts = new Map<string, tls.SecureContext>();
  * System roots plus the user's CAs as one client context, built once per CA set:
  * parsing ~150 roots costs more than the handshake itself (Node replaces its defaults when `ca` is set).
  */
-function trustContext(extra: string[] | undefined): tls.SecureContext | undefined {
-  if (!extra || extra.length === 0) return undefined;
+function trustContext(extra: string[] = []): tls.SecureContext {
+  // Always our own context, even without --ca: OpenSSL's verdict must use the same anchors as the chain walk.
   const key = extra.join('\n');
   let ctx = trustContexts.get(key);
   if (!ctx) {
@@ -127,7 +131,7 @@ function trustContext(extra: string[] | undefined): tls.SecureContext | undefine
 }
 
 /** Our chain walk and OpenSSL's verdict must agree; OpenSSL also knows basic constraints and key usage. */
-function reconcileTrust(walk: ReturnType<typeof evaluateTrust>, nodeError: string | undefined): ReturnType<typeof evaluateTrust> {
+export function reconcileTrust(walk: ReturnType<typeof evaluateTrust>, nodeError: string | undefined): ReturnType<typeof evaluateTrust> {
   if (!nodeError || TIME_ONLY_ERRORS.has(nodeError)) return walk.trusted || nodeError ? walk : { ...walk, trusted: true };
   if (walk.trusted) return { trusted: false, problem: 'bad-signature', detail: `OpenSSL rejects the chain: ${nodeError}` };
   return { ...walk, detail: `${walk.detail} [${nodeError}]` };
@@ -162,8 +166,12 @@ async function checkAuthBeforeTls(channel: SmtpChannel, extensions: string[], de
   return { check, result: 'warn', reason: 'auth-before-tls', message: `AUTH before TLS got a temporary answer: ${said}` };
 }
 
-async function afterTlsExtensions(channel: SmtpChannel, ep: Endpoint, deadline: Deadline): Promise<string[]> {
-  if (ep.mode === 'implicit') return (await greet(channel, ep, deadline)).extensions;
+async function afterTlsExtensions(channel: SmtpChannel, ep: Endpoint, deadline: Deadline, smtp: ProbeResult['smtp']): Promise<string[]> {
+  if (ep.mode === 'implicit') {
+    const greeting = await greet(channel, ep, deadline);
+    smtp.banner = greeting.banner;
+    return greeting.extensions;
+  }
   const ehlo = await command(channel, `EHLO ${ep.ehloName}`, deadline, 'ehlo-after-tls');
   if (ehlo.code !== 250) throw new ProbeError('protocol-error', `ehlo-after-tls: EHLO refused inside TLS (${ehlo.code})`, 'ehlo-after-tls');
   return ehlo.lines.slice(1).map((l) => l.trim().toUpperCase()).filter(Boolean);

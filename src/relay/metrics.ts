@@ -30,7 +30,7 @@ export function createRelayMetrics(withDefaults = true): RelayMetrics {
       registers,
     }),
     authFailures: new Counter({ name: 'smtp_relay_auth_failures_total', help: 'Failed or throttled AUTH attempts.', labelNames: ['listener'], registers }),
-    certNotAfter: new Gauge({ name: 'smtp_relay_tls_cert_not_after_seconds', help: 'Expiry (unix seconds) of the certificate being served.', registers }),
+    certNotAfter: new Gauge({ name: 'smtp_relay_served_cert_not_after_seconds', help: 'Expiry (unix seconds) of the certificate this relay process serves (the operator exports smtp_relay_tls_cert_not_after_seconds per probed endpoint).', registers }),
     reloadFailures: new Counter({ name: 'smtp_relay_tls_reload_failures_total', help: 'Reloads of a mounted Secret that were refused; the previous content keeps serving.', labelNames: ['source'], registers }),
     reloads: new Counter({ name: 'smtp_relay_reloads_total', help: 'Successful reloads of a mounted Secret.', labelNames: ['source'], registers }),
   };

@@ -277,7 +277,8 @@ export function deploymentStatus(
   now: string,
 ): DeploymentStatus {
   const desired = d.spec.replicas ?? 1;
-  const available = counts.ready >= Math.min(desired, MAX_LOCAL_REPLICAS) && desired > 0;
+  // As Kubernetes: with maxUnavailable 0, available means every (locally runnable) replica is ready; 0 of 0 counts.
+  const available = counts.ready >= Math.min(desired, MAX_LOCAL_REPLICAS);
   const cond = (type: string, status: string, reason: string, message: string): DeploymentCondition => {
     const prev = previous?.find((c) => c.type === type);
     const same = prev?.status === status;
@@ -477,8 +478,9 @@ class DeploymentRunner {
       const first = !this.volumeHashes.has(m.name);
       await writeAtomic(path.join(this.dir, 'volumes', m.name), files);
       this.volumeHashes.set(m.name, hash);
-      // Names only: the content may be a secret.
-      this.rt.log(`${this.namespace}/${this.name}: ${first ? 'mounted' : 'updated (atomic ..data swap)'} volume ${m.name} from ${src.kind === 'secrets' ? 'Secret' : 'ConfigMap'} ${src.name} (keys: ${[...files.keys()].join(', ')})`);
+      // Never content; for Secrets not even key names (a users Secret's keys are user names).
+      const what = src.kind === 'secrets' ? `Secret ${src.name} (${files.size} key${files.size === 1 ? '' : 's'})` : `ConfigMap ${src.name} (keys: ${[...files.keys()].join(', ')})`;
+      this.rt.log(`${this.namespace}/${this.name}: ${first ? 'mounted' : 'updated (atomic ..data swap)'} volume ${m.name} from ${what}`);
     }
     const waiting = missing.join('; ');
     if (waiting && waiting !== this.waitingFor) this.rt.log(`${this.namespace}/${this.name}: waiting for ${waiting} before starting relay processes`);
@@ -520,12 +522,16 @@ class DeploymentRunner {
       `${this.namespace}/${this.name}: started relay replica ${r.index} (generation ${d.metadata.generation ?? '?'}), pid ${proc.pid}, ` +
         `ports ${Object.entries(r.ports.listeners).map(([n, p]) => `${n}=${p}`).join(' ')} metrics=${r.ports.metrics}, log ${logPath}`,
     );
-    void proc.waitForExit().then((code) => {
+    void proc.waitForExit().then(async (code) => {
       if (r.proc !== proc || this.rt.stopping) return;
-      r.exited(Date.now());
+      r.exited(Date.now()); // backoff starts now: the next start is at least 1 s away
       r.ready = false;
       const tail = proc.logTail(5);
       if (/EADDRINUSE/.test(tail)) r.ports = { listeners: {}, metrics: 0 }; // someone took a port: pick new ones
+      // A terminal Ctrl-C reaches the relays (same process group) a moment before the
+      // runtime's own stop(): give that a chance so a shutdown is not reported as a crash.
+      await sleep(300);
+      if (this.rt.stopping) return;
       this.rt.log(`${this.namespace}/${this.name}: relay replica ${r.index} exited (code ${code}); restarting with backoff. Last log lines:\n${tail}`);
     });
   }

@@ -1,7 +1,7 @@
 // The cert-manager Certificate, only when spec.tls.issuerRef is set.
 import type { ICertificate } from '@kubernetes-models/cert-manager/cert-manager.io/v1/Certificate';
 import type { SmtpRelay } from '../../api/types.js';
-import { childMeta, names, serviceDnsNames, type Built } from './labels.js';
+import { childMeta, names, selectorLabels, serviceDnsNames, type Built } from './labels.js';
 
 export type CertificateObject = Built<ICertificate>;
 
@@ -15,14 +15,16 @@ export function buildCertificate(relay: SmtpRelay): CertificateObject | undefine
   const dnsNames = [...new Set([hostname, ...(tls.additionalDnsNames ?? []), ...serviceDnsNames(relay)])];
   const spec: NonNullable<ICertificate['spec']> = {
     secretName: names.tlsSecret(relay),
-    commonName: hostname.length <= 64 ? hostname : undefined,
     dnsNames,
     issuerRef: { name: tls.issuerRef.name, kind: tls.issuerRef.kind ?? 'Issuer', group: tls.issuerRef.group ?? CERT_MANAGER_GROUP },
     privateKey: { algorithm: 'ECDSA', size: 256, rotationPolicy: 'Always' },
-    usages: ['server auth', 'digital signature', 'key encipherment'],
-    secretTemplate: { labels: childMetaLabels(relay) },
+    // ECDSA keys sign; they do not encipher keys.
+    usages: ['server auth', 'digital signature'],
+    // Labels that find the Secret by relay; not managed-by: cert-manager owns the Secret.
+    secretTemplate: { labels: selectorLabels(relay) },
   };
-  if (!spec.commonName) delete spec.commonName;
+  // X.509 limits the CN to 64 characters; the SAN (dnsNames) is what clients check anyway.
+  if (hostname.length <= 64) spec.commonName = hostname;
   if (tls.duration) spec.duration = tls.duration;
   if (tls.renewBefore) spec.renewBefore = tls.renewBefore;
   return {
@@ -31,8 +33,4 @@ export function buildCertificate(relay: SmtpRelay): CertificateObject | undefine
     metadata: childMeta(relay, names.certificate(relay)),
     spec,
   };
-}
-
-function childMetaLabels(relay: SmtpRelay): Record<string, string> {
-  return { ...(childMeta(relay, '').labels ?? {}) };
 }

@@ -65,7 +65,7 @@ print('sent')
     const m = await (await fetch(`${base}/metrics`)).text();
     expect(m).toMatch(/smtp_relay_messages_total\{result="delivered"\} [1-9]/);
     expect(m).toMatch(/smtp_relay_sessions_total\{listener="submission",tls_version="TLSv1\.3"\} [1-9]/);
-    expect(m).toMatch(/smtp_relay_tls_cert_not_after_seconds \d{10}/);
+    expect(m).toMatch(/smtp_relay_served_cert_not_after_seconds \d{10}/);
     expect(m).toMatch(/smtp_relay_upstream_duration_seconds_bucket/);
   });
 

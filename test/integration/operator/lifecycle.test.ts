@@ -31,7 +31,16 @@ beforeAll(async () => {
   operator = await runOperatorInProcess(ns.name);
 });
 
+/** Prints how many reconciles an operator ran and their mean duration (a figure for the report). */
+async function reportReconciles(op: OperatorHandle, label: string): Promise<void> {
+  const h = (await op.metrics.reconcileDuration.get()).values;
+  const sum = h.find((v) => v.metricName?.endsWith('_sum'))?.value ?? 0;
+  const count = h.find((v) => v.metricName?.endsWith('_count'))?.value ?? 0;
+  process.stdout.write(`RECONCILE ${label}: ${count} reconciles, mean ${count ? ((sum / count) * 1000).toFixed(1) : '-'} ms\n`);
+}
+
 afterAll(async () => {
+  if (operator) await reportReconciles(operator, 'lifecycle suite, operator after restart');
   await operator?.stop();
   await ns?.cleanup();
 });
@@ -84,6 +93,26 @@ describe('a relay with its own TLS Secret', () => {
     expect(header).toMatch(/NAME\s+HOSTNAME\s+READY\s+TLS\s+CERT EXPIRY\s+AGE\s+REASON\s+REPLICAS/);
     expect(row).toMatch(/^byo\s+byo\.example\.test\s+True\s+Unknown\s+\S+\s+\S+\s+Ready\s+1/);
     expect((await eventsFor(ns.name, name)).map((e) => e.reason)).toContain('Ready');
+  });
+
+  test('its pods pass the restricted Pod Security Standard (real PodSecurity admission)', async () => {
+    const restricted = await createTestNamespace('op-restricted', { labels: { 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/enforce-version': 'latest' } });
+    try {
+      const d = await getChild('Deployment', 'apps/v1', ns.name, name);
+      const template = (d!.spec as { template: { metadata: object; spec: object } }).template;
+      const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { ...template.metadata, name: 'psa-check', namespace: restricted.name }, spec: template.spec };
+      const r = await kubectl(['create', '--dry-run=server', '-f', '-'], { input: JSON.stringify(pod) });
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      // The check has teeth: the same pod with privilege escalation allowed is refused.
+      const spec = structuredClone(template.spec) as { containers: { securityContext: Record<string, unknown> }[] };
+      spec.containers[0]!.securityContext.allowPrivilegeEscalation = true;
+      const bad = await kubectl(['create', '--dry-run=server', '-f', '-'], { input: JSON.stringify({ ...pod, spec }) });
+      expect(bad.code).not.toBe(0);
+      expect(bad.stderr).toMatch(/violates PodSecurity "restricted/);
+    } finally {
+      await restricted.cleanup();
+    }
   });
 
   test('a Ready relay at rest is not reconciled again and again (no hot loop)', async () => {
@@ -162,4 +191,36 @@ describe('a relay with its own TLS Secret', () => {
     await simulateDeploymentAvailable(ns.name, name);
     await waitFor(async () => condition(await getRelay(ns.name, name), 'Ready')?.status === 'True', { description: 'Ready again', timeoutMs: 10_000 });
   });
+});
+
+test('a same-named object someone else made is left alone and reported (ChildNotOwned)', async () => {
+  const name = 'squat';
+  await kubectlOk(['-n', ns.name, 'create', 'service', 'clusterip', name, '--tcp=80:8080']);
+  await createTlsSecret(ns.name, 'squat-cert', 'squat.example.test');
+  await applyRelay(relayManifest(ns.name, name, { tls: { secretName: 'squat-cert' } }));
+  const stalled = await waitFor(async () => {
+    const r = await getRelay(ns.name, name);
+    return condition(r, 'Stalled')?.status === 'True' ? r : undefined;
+  }, { description: 'Stalled', timeoutMs: 10_000, intervalMs: 100 });
+  expect(condition(stalled, 'Stalled')).toMatchObject({ reason: 'ChildNotOwned' });
+  expect(condition(stalled, 'Stalled')!.message).toMatch(/A Service named squat already exists .* leaves it alone/);
+  const svc = await getChild('Service', 'v1', ns.name, name);
+  expect(svc!.metadata.ownerReferences).toBeUndefined();
+  expect(svc!.metadata.labels?.['app.kubernetes.io/managed-by']).toBeUndefined();
+  expect((svc!.spec as { ports: { port: number }[] }).ports.map((p) => p.port)).toEqual([80]);
+  // The rest of the relay is still built.
+  expect(await getChild('ConfigMap', 'v1', ns.name, 'squat-config')).toBeDefined();
+});
+
+test('changes made while the operator was down are reconciled after a restart (level-based)', async () => {
+  const name = 'byo';
+  await reportReconciles(operator, 'lifecycle suite, first operator');
+  await operator.stop();
+  await kubectlOk(['-n', ns.name, 'delete', 'service', name]);
+  await kubectlOk(['-n', ns.name, 'patch', 'smtprelay', name, '--type=merge', '-p', JSON.stringify({ spec: { service: { annotations: { 'example.com/team': 'mail' } } } })]);
+  const generation = (await getRelay(ns.name, name))!.metadata.generation;
+  operator = await runOperatorInProcess(ns.name);
+  const svc = await waitFor(() => getChild('Service', 'v1', ns.name, name), { description: 'Service recreated after restart', timeoutMs: 15_000, intervalMs: 100 });
+  expect(svc.metadata.annotations?.['example.com/team']).toBe('mail');
+  await waitFor(async () => (await getRelay(ns.name, name))?.status?.observedGeneration === generation, { description: 'observedGeneration caught up', timeoutMs: 10_000 });
 });

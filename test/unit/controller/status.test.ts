@@ -133,6 +133,14 @@ describe('computeStatus', () => {
     expect(cond(warned, 'Ready').status).toBe('True');
   });
 
+  test('replicas 0 is a deliberate stop: not Ready, but neither progressing nor stalled', () => {
+    const s = computeStatus(relay({ tls: { secretName: 'x' }, replicas: 0 }), { ...observedReady(), deployment: { generation: 1, observedGeneration: 1, replicas: 0, updatedReplicas: 0, availableReplicas: 0 } }, t0);
+    expect(cond(s, 'Available')).toMatchObject({ status: 'False', reason: Reason.ScaledToZero });
+    expect(cond(s, 'Ready')).toMatchObject({ status: 'False', reason: Reason.ScaledToZero });
+    expect(cond(s, 'Reconciling').status).toBe('False');
+    expect(cond(s, 'Stalled').status).toBe('False');
+  });
+
   test('every condition carries the generation it was computed for', () => {
     const s = computeStatus(relay({}, 7), observedReady(), t0);
     expect(s.observedGeneration).toBe(7);

@@ -1,6 +1,7 @@
 // The Prometheus Operator CRDs are not installed in the test control plane, so
 // the ServiceMonitor and PrometheusRule are checked here by shape (the
-// integration test renders the component with kustomize). What matters: the
+// integration tests render the component with kustomize, and run the alerts
+// through promtool in prometheus-rules.test.ts). What matters: the
 // ServiceMonitor really selects the operator's metrics Service, every alert is
 // complete, and the alerts use only the metric names the operator exports.
 import { describe, expect, test } from '@jest/globals';

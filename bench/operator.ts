@@ -1,0 +1,287 @@
+// Operator benches (sections reconcile, quiet, memory): N SmtpRelays in bring-your-own TLS
+// Secret mode on a private control plane, TLS probing off.
+//
+// - reconcile: time from the first create until all N report Ready with observedGeneration
+//   current, for (a) the operator process and (b) a baseline: a tight client that
+//   server-side applies the same children (the operator's own pure builders) and the status
+//   (the operator's own computeStatus) with the same concurrency. Each side gets a fresh
+//   control plane; their order alternates run by run; the ratio is taken per run.
+//   Plus p50/p99 apply->Ready of one relay at a time on the idle system.
+// - quiet: after convergence, the operator's write and list requests over a window, from the
+//   API server's audit log (the operator runs as its own ServiceAccount).
+// - memory: operator VmRSS at N = 0 and after convergence at each N.
+//
+// Run: npm run build && node --import tsx bench/operator.ts [--quick|--full] [--only=reconcile,quiet,memory] [--runs=N]
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { SmtpRelay } from '../src/api/types.js';
+import { applyObject, applyStatus } from '../src/kube/apply.js';
+import { kubeRequest } from '../src/kube/http.js';
+import type { KubeObject } from '../src/kube/types.js';
+import { desiredChildren, FIELD_MANAGER } from '../src/controller/builders/index.js';
+import { computeStatus } from '../src/controller/status.js';
+import { observeDeployment } from '../src/controller/reconciler.js';
+import { secretFacts } from '../src/controller/tls-secret.js';
+import { rssMiB } from './lib/proc.js';
+import { benchArgs, check, emit, log, sleep, type Row } from './lib/result.js';
+import { median, pairedRatio, percentile, round } from './lib/stats.js';
+import {
+  auditEvents,
+  createPool,
+  createRelay,
+  makeTlsPair,
+  OPERATOR_USER,
+  prepareNamespace,
+  startBenchCluster,
+  startFakeKubelet,
+  startOperatorProcess,
+  startReadyWatcher,
+  TLS_SECRET,
+  USERS_SECRET,
+  WRITE_VERBS,
+} from './lib/kube-bench.js';
+
+const args = benchArgs();
+const want = (s: string) => args.only.length === 0 || args.only.includes(s);
+const sizesArg = process.argv.find((a) => a.startsWith('--sizes='));
+const sizes = sizesArg ? sizesArg.slice(8).split(',').map(Number) : args.quick ? [100] : [100, 1000];
+const runsFor = (n: number) => args.runs ?? (args.quick ? 1 : n >= 1000 ? 2 : 3);
+const latencySamples = Number(process.env.BENCH_LATENCY_SAMPLES ?? (args.quick ? 20 : 100));
+const quietWindowMs = Number(process.env.BENCH_QUIET_MS ?? (args.quick ? 60_000 : 5 * 60_000));
+const RELAYS_PER_NAMESPACE = 50;
+const CONCURRENCY = 4; // the operator's --concurrency default; the baseline uses the same
+const CREATE_CONCURRENCY = 8;
+const DEFAULT_IMAGE = 'smtp-relay-operator:0.1.0';
+const tls = makeTlsPair();
+
+function namespacesFor(n: number): string[] {
+  return Array.from({ length: Math.max(1, Math.ceil(n / RELAYS_PER_NAMESPACE)) }, (_, i) => `bench-${i}`);
+}
+
+/** Creates n relays spread over the namespaces (CREATE_CONCURRENCY at a time); calls onCreated with each stored object. */
+async function createRelays(kc: KubeConfig, n: number, onCreated?: (r: SmtpRelay) => void): Promise<string[]> {
+  const nss = namespacesFor(n);
+  const pool = createPool(CREATE_CONCURRENCY);
+  const keys: string[] = [];
+  await Promise.all(
+    Array.from({ length: n }, (_, i) => {
+      const ns = nss[Math.floor(i / RELAYS_PER_NAMESPACE)]!;
+      const name = `relay-${i}`;
+      keys.push(`${ns}/${name}`);
+      return pool.run(async () => {
+        const relay = await createRelay(kc, ns, name);
+        onCreated?.(relay);
+      });
+    }),
+  );
+  return keys;
+}
+
+interface OperatorRun {
+  seconds: number;
+  rss0: number;
+  rssN: number;
+  quiet?: { windowS: number; writes: number; writesByResource: Record<string, number>; lists: number; watches: number; listsTotal: number };
+  latencyMs?: number[];
+}
+
+async function operatorRun(n: number, extra: { quiet: boolean; latency: boolean }): Promise<OperatorRun> {
+  const cluster = await startBenchCluster();
+  try {
+    for (const ns of namespacesFor(n)) await prepareNamespace(cluster.admin, ns, tls);
+    const kubelet = await startFakeKubelet(cluster.admin);
+    const watcher = await startReadyWatcher(cluster.admin);
+    const op = await startOperatorProcess(cluster.operatorKubeconfig);
+    try {
+      await sleep(3000);
+      const rss0 = rssMiB(op.pid);
+      const t0 = performance.now();
+      const keys = await createRelays(cluster.admin, n);
+      log(`operator: created ${n} relays in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      await watcher.waitFor(keys, Math.max(120_000, n * 600));
+      const seconds = (Math.max(...keys.map((k) => watcher.readyAt.get(k)!)) - t0) / 1000;
+      log(`operator: ${n} relays Ready in ${seconds.toFixed(1)} s (fake kubelet patched ${kubelet.patched()})`);
+      await sleep(5000);
+      const rssN = rssMiB(op.pid);
+      const run: OperatorRun = { seconds, rss0, rssN };
+      if (extra.quiet) {
+        const from = Date.now();
+        log(`quiet window: ${quietWindowMs / 1000} s`);
+        await sleep(quietWindowMs);
+        const to = Date.now();
+        await sleep(1500); // the audit log is written asynchronously
+        const events = auditEvents(cluster.cp.auditLogPath!, OPERATOR_USER, from, to);
+        const writes = events.filter((e) => WRITE_VERBS.has(e.verb));
+        const writesByResource: Record<string, number> = {};
+        for (const w of writes) {
+          const r = `${w.verb} ${w.objectRef?.resource ?? '?'}${w.objectRef?.subresource ? `/${w.objectRef.subresource}` : ''}`;
+          writesByResource[r] = (writesByResource[r] ?? 0) + 1;
+        }
+        const all = auditEvents(cluster.cp.auditLogPath!, OPERATOR_USER);
+        run.quiet = {
+          windowS: (to - from) / 1000,
+          writes: writes.length,
+          writesByResource,
+          lists: events.filter((e) => e.verb === 'list').length,
+          watches: events.filter((e) => e.verb === 'watch').length,
+          listsTotal: all.filter((e) => e.verb === 'list').length,
+        };
+        log(`quiet: ${JSON.stringify(run.quiet)}`);
+      }
+      if (extra.latency) {
+        await prepareNamespace(cluster.admin, 'bench-latency', tls);
+        const samples: number[] = [];
+        for (let i = 0; i < latencySamples; i++) {
+          const t = performance.now();
+          const r = await createRelay(cluster.admin, 'bench-latency', `single-${i}`);
+          const key = `bench-latency/${r.metadata.name}`;
+          await watcher.waitFor([key], 60_000);
+          samples.push(watcher.readyAt.get(key)! - t);
+          await sleep(200); // idle between samples
+        }
+        run.latencyMs = samples;
+        log(`latency: p50 ${median(samples).toFixed(0)} ms, p99 ${percentile(samples, 99).toFixed(0)} ms`);
+      }
+      return run;
+    } finally {
+      await op.stop();
+      watcher.stop();
+      kubelet.stop();
+    }
+  } finally {
+    await cluster.stop();
+  }
+}
+
+/** The baseline: the same children and status, written by a tight client with the same concurrency. */
+async function baselineRun(n: number): Promise<number> {
+  const cluster = await startBenchCluster();
+  const kc = cluster.admin;
+  try {
+    const versions = new Map<string, Record<string, string>>();
+    const facts = new Map<string, ReturnType<typeof secretFacts>>();
+    for (const ns of namespacesFor(n)) {
+      await prepareNamespace(kc, ns, tls);
+      const read = async (name: string) => kubeRequest<{ metadata: { resourceVersion: string }; data?: Record<string, string> }>(kc, { method: 'GET', path: `/api/v1/namespaces/${ns}/secrets/${name}` });
+      const [t, u] = await Promise.all([read(TLS_SECRET), read(USERS_SECRET)]);
+      versions.set(ns, { [TLS_SECRET]: t.metadata.resourceVersion, [USERS_SECRET]: u.metadata.resourceVersion });
+      facts.set(ns, secretFacts(t.metadata.resourceVersion, t.data));
+    }
+    const relays = new Map<string, SmtpRelay>();
+    const workers = createPool(CONCURRENCY);
+    const statusWritten = new Set<string>();
+    const failures: unknown[] = [];
+    const writeStatus = (d: KubeObject) => {
+      const key = `${d.metadata.namespace}/${d.metadata.labels?.['app.kubernetes.io/instance']}`;
+      const relay = relays.get(key);
+      if (!relay || statusWritten.has(key)) return;
+      statusWritten.add(key);
+      void workers
+        .run(async () => {
+          const status = computeStatus(relay, { problems: [], deployment: observeDeployment(d), tlsSecret: facts.get(relay.metadata.namespace)!.tls, probe: { enabled: false } }, new Date());
+          await applyStatus(kc, { apiVersion: relay.apiVersion, kind: relay.kind, metadata: { name: relay.metadata.name, namespace: relay.metadata.namespace }, status }, { fieldManager: FIELD_MANAGER, force: true });
+        })
+        .catch((err: unknown) => failures.push(err));
+    };
+    const kubelet = await startFakeKubelet(kc, writeStatus);
+    const watcher = await startReadyWatcher(kc);
+    try {
+      const t0 = performance.now();
+      const keys = await createRelays(kc, n, (relay) => {
+        relays.set(`${relay.metadata.namespace}/${relay.metadata.name}`, relay);
+        void workers
+          .run(async () => {
+            for (const child of desiredChildren(relay, { defaultImage: DEFAULT_IMAGE, secretVersions: versions.get(relay.metadata.namespace)! })) {
+              await applyObject(kc, child, { fieldManager: FIELD_MANAGER, force: true });
+            }
+          })
+          .catch((err: unknown) => failures.push(err));
+      });
+      await watcher.waitFor(keys, Math.max(120_000, n * 600));
+      if (failures.length > 0) throw new Error(`baseline had ${failures.length} failed writes, e.g. ${String(failures[0])}`);
+      const seconds = (Math.max(...keys.map((k) => watcher.readyAt.get(k)!)) - t0) / 1000;
+      log(`baseline: ${n} relays Ready in ${seconds.toFixed(1)} s`);
+      return seconds;
+    } finally {
+      watcher.stop();
+      kubelet.stop();
+    }
+  } finally {
+    await cluster.stop();
+  }
+}
+
+const rows: Row[] = [];
+const notes: string[] = [
+  `Relays: bring-your-own TLS Secret (one openssl P-256 certificate per namespace), ${RELAYS_PER_NAMESPACE} relays per namespace, replicas 1, operator --tls-probe=off --leader-elect=false --concurrency=${CONCURRENCY}, running as ServiceAccount ${OPERATOR_USER} with deploy/base/rbac.yaml.`,
+  'A fake kubelet in the bench process marks each Deployment available (status subresource) as soon as its watch sees it; the baseline waits on the same watch.',
+  `Baseline: a client with the same concurrency (${CONCURRENCY}) that server-side applies the operator's own desiredChildren() and then, once the Deployment is available, the operator's own computeStatus() - no informers, no intermediate status, no events.`,
+  'Each side runs on its own fresh control plane; sides alternate order per run; the ratio is the median of per-run ratios.',
+];
+const doReconcile = want('reconcile');
+const doQuiet = want('quiet');
+const doMemory = want('memory');
+const memory: { n: number; rss: number }[] = [];
+
+for (const n of sizes) {
+  if (!doReconcile && !doMemory && !(doQuiet && n === sizes[0])) continue;
+  const runs = doReconcile ? runsFor(n) : 1;
+  const op: number[] = [];
+  const base: number[] = [];
+  let quiet: OperatorRun['quiet'];
+  let latency: number[] | undefined;
+  for (let run = 0; run < runs; run++) {
+    const last = run === runs - 1;
+    const extra = { quiet: doQuiet && last && n === sizes[0], latency: doReconcile && last && n === sizes[0] };
+    const doOp = async () => {
+      log(`operator run ${run + 1}/${runs}, N=${n}`);
+      const r = await operatorRun(n, extra);
+      op.push(r.seconds);
+      memory.push({ n: 0, rss: r.rss0 }, { n, rss: r.rssN });
+      quiet ??= r.quiet;
+      latency ??= r.latencyMs;
+    };
+    const doBase = async () => {
+      log(`baseline run ${run + 1}/${runs}, N=${n}`);
+      base.push(await baselineRun(n));
+    };
+    if (!doReconcile) await doOp();
+    else if (run % 2 === 0) {
+      await doOp();
+      await doBase();
+    } else {
+      await doBase();
+      await doOp();
+    }
+  }
+  if (doReconcile) {
+    const ratio = pairedRatio(op, base);
+    rows.push({ metric: `N=${n}: operator time to all Ready (median of ${runs})`, value: round(median(op)), unit: 's' });
+    rows.push({ metric: `N=${n}: baseline time to all Ready (median of ${runs})`, value: round(median(base)), unit: 's' });
+    rows.push({ metric: `N=${n}: operator / baseline`, value: round(ratio), target: '≤ 1.3', ok: check(ratio, '<=', 1.3), note: `runs: ${op.map((o, i) => `${o.toFixed(1)}/${base[i]!.toFixed(1)}`).join(', ')}` });
+  }
+  if (latency) {
+    rows.push({ metric: `single relay apply→Ready p50 (${latency.length} samples, idle, ${n} relays present)`, value: round(median(latency)), unit: 'ms' });
+    const p99 = percentile(latency, 99);
+    rows.push({ metric: 'single relay apply→Ready p99', value: round(p99), unit: 'ms', target: '≤ 2000 ms', ok: check(p99, '<=', 2000) });
+  }
+  if (quiet && doQuiet) {
+    rows.push({ metric: `quiet: operator writes in ${quiet.windowS.toFixed(0)} s after convergence (N=${n})`, value: quiet.writes, target: '0 (no heartbeat: leader election off)', ok: quiet.writes === 0, note: Object.entries(quiet.writesByResource).map(([k, v]) => `${k}: ${v}`).join(', ') || undefined });
+    rows.push({ metric: 'quiet: operator list calls in the window', value: quiet.lists, target: 'no relist more often than the resync (10 min)', ok: quiet.lists === 0, note: `watch requests completed in the window: ${quiet.watches}; list calls over the operator's whole life: ${quiet.listsTotal}` });
+  }
+}
+
+if (doMemory && memory.length > 0) {
+  const at = new Map<number, number[]>();
+  for (const m of memory) at.set(m.n, [...(at.get(m.n) ?? []), m.rss]);
+  const rss0 = median(at.get(0)!);
+  for (const [n, values] of [...at.entries()].sort((a, b) => a[0] - b[0])) {
+    const v = median(values);
+    const row: Row = { metric: `operator RSS at N=${n} (after convergence)`, value: round(v), unit: 'MiB' };
+    if (n >= 1000) Object.assign(row, { target: '≤ 150 MiB', ok: check(v, '<=', 150) });
+    if (n > 0) row.note = `growth ${round(((v - rss0) * 1024) / n)} KiB per relay`;
+    rows.push(row);
+  }
+}
+
+emit({ section: 'operator', title: 'Operator: reconcile at scale, quiet, memory', rows, notes });
+process.exit(0);

@@ -1,0 +1,150 @@
+// Section relay: the same client load through (a) our relay (dist/cli.js relay) and
+// (b) a private Postfix 3.7 configured equivalently, both relaying to the same TLS sink
+// (a separate process). Each message is one client connection: STARTTLS, AUTH PLAIN,
+// MAIL, RCPT, DATA (10 KiB), QUIT. C connections run concurrently.
+// Reports end-to-end msgs/s (until the sink has every accepted message), p50/p99 client
+// latency (connect to the 250 after DATA), CPU seconds per 1,000 messages, TLS session
+// resumption on/off, and the full-handshake ceiling of this CPU (openssl s_time).
+//
+// Run: npm run build && node --import tsx bench/relay-vs-postfix.ts [--quick|--full] [--runs=N]
+import { execFile, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { benchArgs, check, emit, log, sleep, type Row } from './lib/result.js';
+import { runLoad, type LoadResult } from './lib/smtp-client.js';
+import { createPki, RELAY_HOST, startOurRelay, startPostfix, startSink, SUBMIT_PASS, SUBMIT_USER, type Pki, type Sink } from './lib/smtp-fixtures.js';
+import { median, pairedRatio, percentile, round } from './lib/stats.js';
+
+const run = promisify(execFile);
+const args = benchArgs();
+const seconds = Number(process.env.BENCH_RELAY_SECONDS ?? (args.quick ? 8 : 30));
+const runs = args.runs ?? (args.quick ? 1 : 3);
+const CONNECTIONS = (process.env.BENCH_RELAY_C ?? '1,10,50').split(',').map(Number);
+const BYTES = 10 * 1024;
+
+interface SideResult {
+  load: LoadResult;
+  e2eRate: number;
+  cpuPer1000: number;
+}
+
+async function measure(kind: 'ours' | 'postfix', pki: Pki, sink: Sink, c: number, resume: boolean): Promise<SideResult> {
+  const target = kind === 'ours' ? await startOurRelay(pki, sink.port, c) : await startPostfix(pki, sink.port, c);
+  try {
+    const port = 'submissionPort' in target ? target.submissionPort : target.port;
+    const base = { host: '127.0.0.1', port, mode: 'starttls' as const, ca: pki.ca.caCert, servername: RELAY_HOST, user: SUBMIT_USER, pass: SUBMIT_PASS, from: 'app@example.com', to: 'rcpt@dest.example' };
+    // Warm up (JIT, Postfix daemons, pools) outside the measurement.
+    await runLoad(base, { connections: Math.min(c, 4), seconds: 1, bytes: BYTES, resume });
+    const sinkStart = await waitStable(sink);
+    const cpu0 = target.cpu();
+    const t0 = performance.now();
+    const load = await runLoad(base, { connections: c, seconds, bytes: BYTES, resume });
+    // End to end: until the sink holds every accepted message.
+    const until = performance.now() + 120_000;
+    let delivered = 0;
+    for (;;) {
+      delivered = (await sink.count()) - sinkStart;
+      if (delivered >= load.ok || performance.now() > until) break;
+      await sleep(20);
+    }
+    const e2eS = (performance.now() - t0) / 1000;
+    const cpu = target.cpu() - cpu0;
+    if (delivered < load.ok) log(`${kind} C=${c}: only ${delivered} of ${load.ok} accepted messages reached the sink within 120 s`);
+    if (load.failed > 0) log(`${kind} C=${c}: ${load.failed} failed, e.g. ${load.errors[0]}`);
+    const r = { load, e2eRate: delivered / e2eS, cpuPer1000: (cpu / Math.max(1, load.ok)) * 1000 };
+    log(`${kind} C=${c} resume=${resume}: ${r.e2eRate.toFixed(1)} msgs/s end to end, p50 ${median(load.latenciesMs).toFixed(1)} ms, ${load.resumed}/${load.ok} resumed, CPU ${r.cpuPer1000.toFixed(2)} s/1000`);
+    return r;
+  } finally {
+    await target.stop();
+  }
+}
+
+/** The sink's count once it stopped moving (leftovers of the warm-up). */
+async function waitStable(sink: Sink): Promise<number> {
+  let last = await sink.count();
+  for (;;) {
+    await sleep(300);
+    const now = await sink.count();
+    if (now === last) return now;
+    last = now;
+  }
+}
+
+/** Full TLS handshakes per second with openssl s_time (sequential, new session each time). */
+async function sTime(port: number, ca: string, secs: number): Promise<number> {
+  const { stdout } = await run('openssl', ['s_time', '-connect', `127.0.0.1:${port}`, '-new', '-time', String(secs), '-CAfile', ca], { timeout: (secs + 20) * 1000 });
+  const m = /(\d+) connections in ([\d.]+) real seconds/.exec(stdout);
+  if (!m) throw new Error(`unexpected s_time output: ${stdout.slice(-300)}`);
+  return Number(m[1]) / Number(m[2]);
+}
+
+async function handshakeCeiling(pki: Pki, relayImplicitPort: number): Promise<{ opensslServer: number; relay: number }> {
+  const dir = path.join(pki.root, 'stime');
+  fs.mkdirSync(dir, { recursive: true });
+  for (const [f, body] of Object.entries({ 'cert.pem': pki.relayLeaf.cert, 'key.pem': pki.relayLeaf.key, 'ca.pem': pki.ca.caCert })) fs.writeFileSync(path.join(dir, f), body);
+  const net = await import('node:net');
+  const port = await new Promise<number>((resolve) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as import('node:net').AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+  const server = spawn('openssl', ['s_server', '-accept', String(port), '-cert', path.join(dir, 'cert.pem'), '-key', path.join(dir, 'key.pem'), '-quiet', '-naccept', '1000000'], { stdio: 'ignore' });
+  try {
+    await sleep(500);
+    const secs = args.quick ? 4 : 10;
+    const opensslServer = await sTime(port, path.join(dir, 'ca.pem'), secs);
+    const relay = await sTime(relayImplicitPort, path.join(dir, 'ca.pem'), secs);
+    return { opensslServer, relay };
+  } finally {
+    server.kill('SIGTERM');
+  }
+}
+
+const pki = createPki();
+const sink = await startSink(pki);
+const rows: Row[] = [];
+const notes: string[] = [
+  `Client: bench/lib/smtp-client.ts in the bench process; one connection per message (EHLO, STARTTLS, EHLO, AUTH PLAIN, MAIL, RCPT, DATA ${BYTES / 1024} KiB, QUIT), no pipelining, ${seconds} s per measurement after a 1 s warm-up, ${runs} run(s), sides alternating.`,
+  'Upstream: bench/lib/sink-main.ts (smtp-server, STARTTLS + AUTH, discards) in its own process, the same for both. Our relay: upstream pool size = C. Postfix 3.7.11 (Debian): private instance, smtpd with smtpd_tls_security_level=encrypt + Cyrus SASL (sasldb), relayhost = the sink with smtp_tls_security_level=encrypt + SASL, smtp_tls_connection_reuse=yes, destination concurrency = C, no chroot.',
+  'End to end = accepted messages / time until the sink has them all. Latency is what the client sees: Postfix answers 250 once the message is in its queue, our relay once the upstream accepted it.',
+  'CPU: utime+stime from /proc of the relay process; for Postfix the master, its live daemons and its reaped daemons (cutime+cstime).',
+];
+try {
+  for (const c of CONNECTIONS) {
+    const ours: SideResult[] = [];
+    const theirs: SideResult[] = [];
+    for (let r = 0; r < runs; r++) {
+      const order: ('ours' | 'postfix')[] = r % 2 === 0 ? ['ours', 'postfix'] : ['postfix', 'ours'];
+      for (const side of order) (side === 'ours' ? ours : theirs).push(await measure(side, pki, sink, c, false));
+    }
+    const ratio = pairedRatio(ours.map((x) => x.e2eRate), theirs.map((x) => x.e2eRate));
+    const lat = (s: SideResult[], p: number) => round(median(s.map((x) => percentile(x.load.latenciesMs, p))));
+    const failed = (s: SideResult[]) => s.reduce((a, x) => a + x.load.failed, 0);
+    rows.push({ metric: `C=${c}: ours msgs/s end to end`, value: round(median(ours.map((x) => x.e2eRate))), note: `p50 ${lat(ours, 50)} ms, p99 ${lat(ours, 99)} ms, CPU ${round(median(ours.map((x) => x.cpuPer1000)))} s/1000 msgs, failed ${failed(ours)}` });
+    rows.push({ metric: `C=${c}: Postfix msgs/s end to end`, value: round(median(theirs.map((x) => x.e2eRate))), note: `p50 ${lat(theirs, 50)} ms, p99 ${lat(theirs, 99)} ms, CPU ${round(median(theirs.map((x) => x.cpuPer1000)))} s/1000 msgs, failed ${failed(theirs)}` });
+    rows.push({ metric: `C=${c}: ours / Postfix`, value: round(ratio), target: '≥ 1.0', ok: check(ratio, '>=', 1.0) });
+  }
+  // Resumption on vs off, C=10, both sides.
+  const c = 10;
+  for (const side of ['ours', 'postfix'] as const) {
+    const on = await measure(side, pki, sink, c, true);
+    const off = await measure(side, pki, sink, c, false);
+    rows.push({ metric: `C=${c}: ${side === 'ours' ? 'ours' : 'Postfix'} msgs/s, TLS resumption on / off`, value: `${round(on.e2eRate)} / ${round(off.e2eRate)}`, note: `${on.load.resumed} of ${on.load.ok} sessions resumed; CPU ${round(on.cpuPer1000)} / ${round(off.cpuPer1000)} s per 1000 msgs` });
+  }
+  const relay = await startOurRelay(pki, sink.port, 4, 'stime-relay');
+  try {
+    const ceiling = await handshakeCeiling(pki, relay.submissionsPort);
+    rows.push({ metric: 'full TLS handshakes/s, openssl s_time → openssl s_server (ECDSA P-256, sequential)', value: round(ceiling.opensslServer) });
+    rows.push({ metric: 'full TLS handshakes/s, openssl s_time → our relay implicit-TLS listener', value: round(ceiling.relay), note: `${round((ceiling.relay / ceiling.opensslServer) * 100)} % of the openssl server` });
+  } finally {
+    await relay.stop();
+  }
+} finally {
+  sink.stop();
+  fs.rmSync(pki.root, { recursive: true, force: true });
+}
+emit({ section: 'relay', title: 'Relay throughput against Postfix', rows, notes });
+process.exit(0);

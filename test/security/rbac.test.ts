@@ -1,0 +1,157 @@
+// The operator's RBAC (deploy/base/rbac.yaml) is exactly enough: the operator runs with a
+// ServiceAccount token bound to it and nothing else, converges relays through create,
+// update, prune and delete, and every (resource, verb) it was granted is either seen in
+// the API server's audit log of that run or justified below. No wildcards.
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
+import fs from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { buildDeployment } from '../../src/controller/builders/deployment.js';
+import { startControlPlane, type ControlPlane } from '../harness/controlplane.js';
+import { createTestNamespace, serviceAccountKubeconfig, waitFor } from '../harness/kube.js';
+import { repoRoot } from '../helpers/cli.js';
+import { relayManifest, USERS_SECRET } from '../integration/operator/helpers.js';
+import { startOperatorProcess, type OperatorProcess } from '../chaos/operator-process.js';
+import { applyIn, conditionOf, createGenericSecretIn, createTlsSecretIn, getJson, getRelayIn, isObserved, kubectlIn, simulateAvailableIn } from '../chaos/kube-fixtures.js';
+
+jest.setTimeout(180_000);
+
+const SA_NS = 'smtp-relay-system';
+const SA = 'smtp-relay-operator';
+const SA_USER = `system:serviceaccount:${SA_NS}:${SA}`;
+
+interface Rule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+}
+interface AuditEvent {
+  verb: string;
+  user: { username: string };
+  objectRef?: { resource?: string; subresource?: string; apiGroup?: string; namespace?: string; name?: string };
+  responseStatus?: { code?: number };
+}
+
+/** Granted permissions, as "group/resource[/sub]:verb" keys. */
+function grantsOf(rules: Rule[]): Set<string> {
+  const out = new Set<string>();
+  for (const r of rules) for (const g of r.apiGroups) for (const res of r.resources) for (const v of r.verbs) out.add(`${g}/${res}:${v}`);
+  return out;
+}
+
+// Granted but not necessarily exercised by this run, each with the code path that needs it.
+const JUSTIFIED: Record<string, string> = {
+  'cert-manager.io/certificates:list': 'informer on Certificates when cert-manager is installed (this control plane has no cert-manager)',
+  'cert-manager.io/certificates:watch': 'same informer',
+  'cert-manager.io/certificates:get': 'ownership check of a Certificate missing from the cache, before the first apply',
+  'cert-manager.io/certificates:patch': 'server-side apply of the Certificate for relays with spec.tls.issuerRef',
+  'cert-manager.io/certificates:delete': 'prune: relay switched from issuerRef to secretName',
+  'cert-manager.io/issuers:get': 'issuerRef check (does the Issuer exist?), only with cert-manager',
+  'cert-manager.io/clusterissuers:get': 'issuerRef check for kind ClusterIssuer',
+  'apps/deployments:delete': 'prune path for every owned kind; a Deployment is always desired, so only hit by a builder change',
+  '/services:delete': 'prune path for every owned kind; a Service is always desired today',
+  '/configmaps:delete': 'prune path for every owned kind; a ConfigMap is always desired today',
+  'cert-manager.io/certificates:create': 'the first server-side apply of a Certificate (an apply that creates is authorized as create)',
+  'events.k8s.io/events:patch': 'a repeated Event within 10 min bumps series.count on the existing one',
+  'coordination.k8s.io/leases:update': 'lease renewal (seen in any run longer than one retry period)',
+};
+
+let cp: ControlPlane;
+let op: OperatorProcess | undefined;
+let ns: string;
+let logPath: string;
+let clusterRole: Rule[];
+let leaseRole: Rule[];
+
+beforeAll(async () => {
+  cp = await startControlPlane({ certManager: false, audit: true });
+  const docs = YAML.parseAllDocuments(fs.readFileSync(path.join(repoRoot, 'deploy', 'base', 'rbac.yaml'), 'utf8')).map((d) => d.toJSON() as { kind: string; rules?: Rule[] });
+  clusterRole = docs.find((d) => d.kind === 'ClusterRole')?.rules ?? [];
+  leaseRole = docs.find((d) => d.kind === 'Role')?.rules ?? [];
+  await kubectlIn(cp.kubeconfigPath, ['create', 'namespace', SA_NS]);
+  await kubectlIn(cp.kubeconfigPath, ['apply', '-f', path.join(repoRoot, 'deploy', 'base', 'rbac.yaml')]);
+  const saKubeconfig = await serviceAccountKubeconfig(cp, SA_NS, SA);
+  ns = (await createTestNamespace('rbac', { kubeconfig: cp.kubeconfigPath })).name;
+  await createGenericSecretIn(cp.kubeconfigPath, ns, USERS_SECRET, { alice: '$2b$04$abcdefghijklmnopqrstuuM1bF0y2bq9xH4a8bFJQ4m9q0fJ1kX2u' });
+  await createTlsSecretIn(cp.kubeconfigPath, ns, 'r1-cert', 'r1.example.test');
+  logPath = path.join(cp.workDir, 'operator.log');
+  op = startOperatorProcess({ kubeconfig: saKubeconfig, namespace: ns, logPath, leaderElect: true, leaseNamespace: SA_NS, podName: 'rbac-op' });
+});
+
+afterAll(async () => {
+  await op?.stop();
+  await cp?.stop();
+});
+
+describe('the operator with only deploy/base/rbac.yaml', () => {
+  test('converges a relay through create, scale up (PDB), scale down (prune), Ready, and deletion; never forbidden', async () => {
+    const kc = cp.kubeconfigPath;
+    await applyIn(kc, relayManifest(ns, 'r1', { tls: { secretName: 'r1-cert' }, replicas: 2 }));
+    const first = await waitFor(async () => {
+      const r = await getRelayIn(kc, ns, 'r1');
+      return isObserved(r) ? r : undefined;
+    }, { description: 'r1 observed', timeoutMs: 60_000, intervalMs: 250 });
+    expect(conditionOf(first, 'Stalled')?.reason).not.toBe('ApplyForbidden');
+    expect(await getJson(kc, ['-n', ns, 'get', 'poddisruptionbudget', 'r1'])).toBeDefined();
+
+    await simulateAvailableIn(kc, ns, 'r1');
+    await waitFor(async () => conditionOf(await getRelayIn(kc, ns, 'r1'), 'Ready')?.status === 'True', { description: 'r1 Ready', timeoutMs: 30_000 });
+
+    await kubectlIn(kc, ['-n', ns, 'patch', 'smtprelay', 'r1', '--type=merge', '-p', '{"spec":{"replicas":1}}']);
+    await waitFor(async () => (await getJson(kc, ['-n', ns, 'get', 'poddisruptionbudget', 'r1'])) === undefined, { description: 'PDB pruned', timeoutMs: 30_000 });
+
+    // A relay referring to a missing Secret: status + Warning event, still no 403.
+    await applyIn(kc, relayManifest(ns, 'r2', { tls: { secretName: 'missing-cert' } }));
+    await waitFor(async () => conditionOf(await getRelayIn(kc, ns, 'r2'), 'Stalled')?.reason === 'SecretNotFound', { description: 'r2 SecretNotFound', timeoutMs: 30_000 });
+    await kubectlIn(kc, ['-n', ns, 'delete', 'smtprelay', 'r2', '--wait=false']);
+    // Let the lease be renewed at least once (retry period 2 s).
+    await new Promise((r) => setTimeout(r, 4000));
+
+    const log = fs.readFileSync(logPath, 'utf8');
+    expect(log).not.toMatch(/forbidden/i);
+  });
+
+  test('the audit log: the operator was never refused, and every granted (resource, verb) was used or is justified', async () => {
+    const events = fs
+      .readFileSync(cp.auditLogPath as string, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as AuditEvent)
+      .filter((e) => e.user.username === SA_USER && e.objectRef?.resource);
+    expect(events.length).toBeGreaterThan(10);
+    const forbidden = events.filter((e) => e.responseStatus?.code === 403).map((e) => `${e.verb} ${e.objectRef?.resource}`);
+    expect(forbidden).toEqual([]);
+
+    const key = (e: AuditEvent, verb: string) => `${e.objectRef?.apiGroup ?? ''}/${e.objectRef?.resource}${e.objectRef?.subresource ? `/${e.objectRef.subresource}` : ''}:${verb}`;
+    const used = new Set(events.map((e) => key(e, e.verb)));
+    // A server-side apply that creates the object (201) is authorized as create as well.
+    for (const e of events) if (e.verb === 'patch' && e.responseStatus?.code === 201) used.add(key(e, 'create'));
+    const granted = new Set([...grantsOf(clusterRole), ...grantsOf(leaseRole)]);
+    const usedNotGranted = [...used].filter((u) => !granted.has(u));
+    const grantedUnusedUnjustified = [...granted].filter((g) => !used.has(g) && !JUSTIFIED[g]);
+    const staleJustifications = Object.keys(JUSTIFIED).filter((j) => !granted.has(j));
+    process.stdout.write(`RBAC verbs used by the operator (audit log): ${[...used].sort().join(', ')}\n`);
+    expect(usedNotGranted).toEqual([]);
+    expect(grantedUnusedUnjustified).toEqual([]);
+    expect(staleJustifications).toEqual([]);
+  });
+
+  test('no wildcards, no secrets write, no pods/exec, no cluster-wide lease rights', () => {
+    for (const r of [...clusterRole, ...leaseRole]) {
+      expect(r.verbs).not.toContain('*');
+      expect(r.resources).not.toContain('*');
+      expect(r.apiGroups).not.toContain('*');
+    }
+    const granted = grantsOf(clusterRole);
+    for (const v of ['create', 'update', 'patch', 'delete']) expect(granted.has(`/secrets:${v}`)).toBe(false);
+    expect([...granted].some((g) => g.startsWith('/pods'))).toBe(false);
+    expect([...granted].some((g) => g.startsWith('coordination.k8s.io/'))).toBe(false);
+    expect([...granted].some((g) => g.startsWith('rbac.authorization.k8s.io/'))).toBe(false);
+  });
+
+  test('relay pods get no ServiceAccount token: automountServiceAccountToken is false', () => {
+    const relay = relayManifest('ns', 'r', { tls: { secretName: 'c' } });
+    const d = buildDeployment(relay, { defaultImage: 'img', secretVersions: {} } as Parameters<typeof buildDeployment>[1]);
+    expect(d.spec?.template.spec?.automountServiceAccountToken).toBe(false);
+  });
+});
