@@ -76,10 +76,27 @@ async function createRelays(kc: KubeConfig, n: number, onCreated?: (r: SmtpRelay
   return keys;
 }
 
+/** JSON bytes per relay of what the operator's informers cache (full objects), and how much of it is managedFields. */
+async function cachedObjectBytes(kc: KubeConfig, n: number): Promise<{ total: number; managedFields: number }> {
+  let total = 0;
+  let managed = 0;
+  for (const path of ['/apis/smtprelay.dev/v1alpha1/smtprelays', '/apis/apps/v1/deployments', '/api/v1/configmaps', '/api/v1/services']) {
+    const list = await kubeRequest<{ items: KubeObject[] }>(kc, { method: 'GET', path, query: path.startsWith('/api/v1') || path.startsWith('/apis/apps') ? { labelSelector: 'app.kubernetes.io/managed-by=smtp-relay-operator' } : undefined });
+    for (const item of list.items) {
+      total += JSON.stringify(item).length;
+      managed += JSON.stringify(item.metadata.managedFields ?? []).length;
+    }
+  }
+  return { total: Math.round(total / n), managedFields: Math.round(managed / n) };
+}
+
 interface OperatorRun {
   seconds: number;
   rss0: number;
   rssN: number;
+  objectBytes: { total: number; managedFields: number };
+  writesPerRelay: number;
+  writesByKind: Record<string, number>;
   quiet?: { windowS: number; writes: number; writesByResource: Record<string, number>; lists: number; watches: number; listsTotal: number };
   latencyMs?: number[];
 }
@@ -94,6 +111,7 @@ async function operatorRun(n: number, extra: { quiet: boolean; latency: boolean 
     try {
       await sleep(3000);
       const rss0 = rssMiB(op.pid);
+      const t0Wall = Date.now();
       const t0 = performance.now();
       const keys = await createRelays(cluster.admin, n);
       log(`operator: created ${n} relays in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
@@ -102,7 +120,17 @@ async function operatorRun(n: number, extra: { quiet: boolean; latency: boolean 
       log(`operator: ${n} relays Ready in ${seconds.toFixed(1)} s (fake kubelet patched ${kubelet.patched()})`);
       await sleep(5000);
       const rssN = rssMiB(op.pid);
-      const run: OperatorRun = { seconds, rss0, rssN };
+      // What the operator wrote while converging (the baseline writes 3 children + 1 status per relay).
+      const convergeWrites = auditEvents(cluster.cp.auditLogPath!, OPERATOR_USER, t0Wall, Date.now()).filter((e) => WRITE_VERBS.has(e.verb));
+      const byKind: Record<string, number> = {};
+      for (const w of convergeWrites) {
+        const k = `${w.objectRef?.resource ?? '?'}${w.objectRef?.subresource ? `/${w.objectRef.subresource}` : ''}`;
+        byKind[k] = (byKind[k] ?? 0) + 1;
+      }
+      const objectBytes = await cachedObjectBytes(cluster.admin, n);
+      log(`object JSON bytes per relay: ${JSON.stringify(objectBytes)}`);
+      const run: OperatorRun = { seconds, rss0, rssN, objectBytes, writesPerRelay: convergeWrites.length / n, writesByKind: byKind };
+      log(`operator writes while converging: ${convergeWrites.length} (${JSON.stringify(byKind)})`);
       if (extra.quiet) {
         const from = Date.now();
         log(`quiet window: ${quietWindowMs / 1000} s`);
@@ -221,6 +249,7 @@ const doReconcile = want('reconcile');
 const doQuiet = want('quiet');
 const doMemory = want('memory');
 const memory: { n: number; rss: number }[] = [];
+const objectBytesAt = new Map<number, { total: number; managedFields: number }>();
 
 for (const n of sizes) {
   if (!doReconcile && !doMemory && !(doQuiet && n === sizes[0])) continue;
@@ -229,6 +258,8 @@ for (const n of sizes) {
   const base: number[] = [];
   let quiet: OperatorRun['quiet'];
   let latency: number[] | undefined;
+  let writes: { perRelay: number; byKind: Record<string, number> } | undefined;
+  let objectBytes: OperatorRun['objectBytes'] | undefined;
   for (let run = 0; run < runs; run++) {
     const last = run === runs - 1;
     const extra = { quiet: doQuiet && last && n === sizes[0], latency: doReconcile && last && n === sizes[0] };
@@ -238,6 +269,8 @@ for (const n of sizes) {
       op.push(r.seconds);
       memory.push({ n: 0, rss: r.rss0 }, { n, rss: r.rssN });
       quiet ??= r.quiet;
+      objectBytes ??= r.objectBytes;
+      writes ??= { perRelay: r.writesPerRelay, byKind: r.writesByKind };
       latency ??= r.latencyMs;
     };
     const doBase = async () => {
@@ -259,6 +292,10 @@ for (const n of sizes) {
     rows.push({ metric: `N=${n}: baseline time to all Ready (median of ${runs})`, value: round(median(base)), unit: 's' });
     rows.push({ metric: `N=${n}: operator / baseline`, value: round(ratio), target: '≤ 1.3', ok: check(ratio, '<=', 1.3), note: `runs: ${op.map((o, i) => `${o.toFixed(1)}/${base[i]!.toFixed(1)}`).join(', ')}` });
   }
+  if (objectBytes) objectBytesAt.set(n, objectBytes);
+  if (writes && doReconcile) {
+    rows.push({ metric: `N=${n}: operator write requests per relay while converging`, value: round(writes.perRelay), note: `baseline: 4 (3 children + 1 status); ${Object.entries(writes.byKind).map(([k, v]) => `${k} ${v}`).join(', ')}` });
+  }
   if (latency) {
     rows.push({ metric: `single relay apply→Ready p50 (${latency.length} samples, idle, ${n} relays present)`, value: round(median(latency)), unit: 'ms' });
     const p99 = percentile(latency, 99);
@@ -278,6 +315,8 @@ if (doMemory && memory.length > 0) {
     const v = median(values);
     const row: Row = { metric: `operator RSS at N=${n} (after convergence)`, value: round(v), unit: 'MiB' };
     if (n >= 1000) Object.assign(row, { target: '≤ 150 MiB', ok: check(v, '<=', 150) });
+    const bytes = objectBytesAt.get(n);
+    if (bytes) row.metric += `; cached objects ${round(bytes.total / 1024)} KiB JSON per relay, ${round(bytes.managedFields / 1024)} KiB of it managedFields`;
     if (n > 0) row.note = `growth ${round(((v - rss0) * 1024) / n)} KiB per relay`;
     rows.push(row);
   }

@@ -21,6 +21,12 @@ const commands: Record<string, () => Promise<Main>> = {
 };
 
 async function main(argv: string[]): Promise<number> {
+  // The Kubernetes client and the relay's TLS groups need Node 24; fail with a clear message, not deep in a dependency.
+  const major = Number(process.versions.node.split('.')[0]);
+  if (major < 24) {
+    process.stderr.write(`smtp-relay-operator needs Node.js 24 or newer; this is ${process.version}. In a checkout, 'npm ci' installs Node 24 and 'npm start'/'npm test' use it.\n`);
+    return 1;
+  }
   const [command, ...rest] = argv;
   if (!command || command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(USAGE);

@@ -79,8 +79,8 @@ export interface Relay {
 }
 
 /** Our relay as a real process; plaintext password files (as Postfix's sasldb) so AUTH costs the same. */
-export async function startOurRelay(pki: Pki, sinkPort: number, poolSize: number, name = 'relay'): Promise<Relay> {
-  const root = path.join(pki.root, name);
+export async function startOurRelay(pki: Pki, sinkPort: number, poolSize: number, name = 'relay', preload?: string): Promise<Relay> {
+  const root = path.join(pki.root, `${name}-${Date.now()}`);
   const dirs = { tls: path.join(root, 'tls'), users: path.join(root, 'users'), creds: path.join(root, 'creds'), upstreamCa: path.join(root, 'upstream-ca') };
   writeAtomicDir(dirs.tls, { 'tls.crt': pki.relayLeaf.cert, 'tls.key': pki.relayLeaf.key });
   writeAtomicDir(dirs.users, { [SUBMIT_USER]: `${SUBMIT_PASS}\n` });
@@ -101,7 +101,18 @@ export async function startOurRelay(pki: Pki, sinkPort: number, poolSize: number
   };
   const configPath = path.join(root, 'relay.json');
   fs.writeFileSync(configPath, JSON.stringify(config, null, 2));
-  const proc = await startRelayProcess({ configPath } as RelayFixture);
+  // The fixture spawns with process.env: a preload (experiments only) goes in through NODE_OPTIONS.
+  const savedOptions = process.env.NODE_OPTIONS;
+  if (preload) process.env.NODE_OPTIONS = `${savedOptions ?? ''} --import=${preload}`.trim();
+  let proc: RelayProcess;
+  try {
+    proc = await startRelayProcess({ configPath } as RelayFixture);
+  } finally {
+    if (preload) {
+      if (savedOptions === undefined) delete process.env.NODE_OPTIONS;
+      else process.env.NODE_OPTIONS = savedOptions;
+    }
+  }
   proc.child.stdout?.removeAllListeners('data');
   proc.child.stdout?.resume();
   const pid = proc.child.pid!;
@@ -137,6 +148,15 @@ export interface Postfix {
   stop(): Promise<void>;
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function childrenOf(ppid: number): number[] {
   const out: number[] = [];
   for (const e of fs.readdirSync('/proc')) {
@@ -170,7 +190,9 @@ export async function startPostfix(pki: Pki, sinkPort: number, concurrency: numb
   const sasldb = path.join(d.sasl, 'sasldb2');
   execFileSync('saslpasswd2', ['-p', '-c', '-f', sasldb, '-u', RELAY_HOST, SUBMIT_USER], { input: SUBMIT_PASS });
   execFileSync('chown', ['-R', 'postfix', d.sasl]);
-  fs.writeFileSync(path.join(d.sasl, 'smtpd.conf'), `pwcheck_method: auxprop\nauxprop_plugin: sasldb\nsasldb_path: ${sasldb}\nmech_list: PLAIN LOGIN\n`);
+  // Debian's Postfix reads the Cyrus application config from $config_directory/sasl/smtpd.conf.
+  fs.mkdirSync(path.join(d.conf, 'sasl'));
+  fs.writeFileSync(path.join(d.conf, 'sasl', 'smtpd.conf'), `pwcheck_method: auxprop\nauxprop_plugin: sasldb\nsasldb_path: ${sasldb}\nmech_list: PLAIN LOGIN\n`);
   const port = await freePort();
   fs.writeFileSync(
     path.join(d.conf, 'main.cf'),
@@ -199,7 +221,6 @@ export async function startPostfix(pki: Pki, sinkPort: number, concurrency: numb
       'smtpd_sasl_auth_enable = yes',
       'smtpd_sasl_type = cyrus',
       'smtpd_sasl_path = smtpd',
-      `cyrus_sasl_config_path = ${d.sasl}`,
       `smtpd_sasl_local_domain = ${RELAY_HOST}`,
       'smtpd_relay_restrictions = permit_sasl_authenticated, reject',
       'smtpd_recipient_restrictions = permit_sasl_authenticated, reject',
@@ -240,7 +261,9 @@ export async function startPostfix(pki: Pki, sinkPort: number, concurrency: numb
       return f.join(' ');
     })
     .join('\n');
-  fs.writeFileSync(path.join(d.conf, 'master.cf'), master);
+  // smtp_tls_connection_reuse needs tlsproxy, which Debian's master.cf leaves commented out.
+  const withTlsproxy = /^tlsproxy\s/m.test(master) ? master : `${master}\ntlsproxy unix - - n - 0 tlsproxy\n`;
+  fs.writeFileSync(path.join(d.conf, 'master.cf'), withTlsproxy);
   try {
     execFileSync('postfix', ['-c', d.conf, 'start'], { stdio: 'pipe' });
   } catch (err) {
@@ -279,8 +302,10 @@ export async function startPostfix(pki: Pki, sinkPort: number, concurrency: numb
       try {
         execFileSync('postfix', ['-c', d.conf, 'stop'], { stdio: 'ignore' });
       } catch {
-        // already stopped
+        // `postfix stop` reports through the maillog; the pid check below is what counts
       }
+      for (let i = 0; i < 50 && alive(masterPid); i++) await new Promise((r) => setTimeout(r, 100));
+      if (alive(masterPid)) process.kill(masterPid, 'SIGKILL');
     },
   };
 }

@@ -667,7 +667,7 @@ export const printerColumns: PrinterColumn[] = [
   { name: 'Hostname', type: 'string', jsonPath: '.spec.hostname', description: 'Name clients connect to.' },
   { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: 'The Ready condition.' },
   { name: 'TLS', type: 'string', jsonPath: '.status.tlsHealth', description: 'TLS health of the served endpoints.' },
-  { name: 'Cert Expiry', type: 'date', jsonPath: '.status.certificate.notAfter', description: 'Expiry of the certificate in the TLS Secret.' },
+  { name: 'Cert Expiry', type: 'string', jsonPath: '.status.certificate.notAfter', description: 'Expiry (RFC 3339) of the certificate in the TLS Secret. A string column: kubectl renders future dates in date columns as <invalid>.' },
   { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'Time since creation.' },
   { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason', description: 'Reason of the Ready condition.', priority: 1 },
   { name: 'Replicas', type: 'integer', jsonPath: '.status.replicas', description: 'Relay pods that exist (status.readyReplicas of them ready).', priority: 1 },

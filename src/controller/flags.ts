@@ -13,6 +13,12 @@ export interface OperatorOptions {
   concurrency: number;
   defaultRelayImage: string;
   tlsProbe: boolean;
+  /** Endpoints probed at once over all relays. */
+  probeConcurrency: number;
+  /** Development only: probe the addresses in the Service annotation local.smtprelay.dev/endpoints. */
+  probeLocalEndpoints: boolean;
+  /** Tests only: replaces every relay's spec.healthCheck.interval. */
+  probeIntervalOverrideMs?: number;
   resyncMs: number;
   /** Host the metrics/health servers bind. */
   bindAddress: string;
@@ -36,6 +42,11 @@ Options:
   --concurrency N                   relays reconciled in parallel (default 4)
   --default-relay-image IMAGE       relay image when spec.image is empty (default $RELAY_IMAGE or smtp-relay-operator:0.1.0)
   --tls-probe=on|off                probe the TLS each relay serves; off: TLSHealthy stays Unknown and does not gate Ready (default on)
+  --probe-concurrency N             endpoints probed at once, over all relays (default 10)
+  --probe-local-endpoints           DEVELOPMENT ONLY: probe the addresses in the Service annotation
+                                    local.smtprelay.dev/endpoints (written by the local runtime) instead of Service DNS
+  --probe-interval-override DURATION
+                                    TESTS ONLY: probe every relay this often, ignoring spec.healthCheck.interval (min 1s)
   --resync DURATION                 reconcile every relay at least this often (default 10m)
   --help                            show this help
 `;
@@ -60,6 +71,8 @@ export function parseOperatorFlags(args: string[], env: NodeJS.ProcessEnv = proc
     concurrency: 4,
     defaultRelayImage: env.RELAY_IMAGE || 'smtp-relay-operator:0.1.0',
     tlsProbe: true,
+    probeConcurrency: 10,
+    probeLocalEndpoints: false,
     resyncMs: 10 * 60_000,
     bindAddress: '0.0.0.0',
   };
@@ -118,6 +131,21 @@ export function parseOperatorFlags(args: string[], env: NodeJS.ProcessEnv = proc
         break;
       }
       case '--tls-probe': opts.tlsProbe = bool(); break;
+      case '--probe-local-endpoints': opts.probeLocalEndpoints = bool(); break;
+      case '--probe-concurrency': {
+        const v = value();
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 1 || n > 256) throw new FlagError(`--probe-concurrency must be an integer 1-256, got "${v}"`);
+        opts.probeConcurrency = n;
+        break;
+      }
+      case '--probe-interval-override': {
+        const v = value();
+        const ms = parseDuration(v);
+        if (ms === undefined || ms < 1000) throw new FlagError(`--probe-interval-override must be a duration of at least 1s like 5s, got "${v}"`);
+        opts.probeIntervalOverrideMs = ms;
+        break;
+      }
       case '--resync': {
         const v = value();
         const ms = parseDuration(v);

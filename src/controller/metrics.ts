@@ -1,5 +1,6 @@
 // The operator's Prometheus metrics, in their own registry.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { ProbeMetrics } from './tls-health/metrics.js';
 
 export interface OperatorMetrics {
   registry: Registry;
@@ -7,6 +8,10 @@ export interface OperatorMetrics {
   reconcileDuration: Histogram<string>;
   queueDepth: Gauge<string>;
   relayReady: Gauge<'namespace' | 'name'>;
+  /** Status writes by why: changed (the outcome changed) or heartbeat (probe times refreshed). */
+  statusWrites: Counter<'why'>;
+  /** Per-relay probe and replica series (smtp_relay_probe_success, ...). */
+  probes: ProbeMetrics;
 }
 
 export function createOperatorMetrics(): OperatorMetrics {
@@ -33,5 +38,12 @@ export function createOperatorMetrics(): OperatorMetrics {
       labelNames: ['namespace', 'name'],
       registers: [registry],
     }),
+    statusWrites: new Counter({
+      name: 'smtp_relay_operator_status_writes_total',
+      help: 'SmtpRelay status writes by why: changed (the outcome changed) or heartbeat (probe times refreshed, at most every 10 minutes).',
+      labelNames: ['why'],
+      registers: [registry],
+    }),
+    probes: new ProbeMetrics(registry),
   };
 }

@@ -3,7 +3,7 @@
 // exposes /metrics, /healthz and /readyz.
 import type http from 'node:http';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { API_VERSION, KIND, PLURAL, type EndpointStatus, type SmtpRelay } from '../api/types.js';
+import { API_VERSION, KIND, PLURAL, type SmtpRelay } from '../api/types.js';
 import { startHealthServer } from '../common/http-server.js';
 import type { Logger } from '../common/logger.js';
 import { hasResource } from '../kube/apply.js';
@@ -13,8 +13,11 @@ import { createWorkQueue, runWorkers, type Workers } from '../kube/workqueue.js'
 import { CHILD_KINDS, MANAGED_SELECTOR, referencedSecrets } from './builders/index.js';
 import { createClusterAccess, readSecret } from './cluster.js';
 import type { OperatorOptions } from './flags.js';
+import type { DeepScanResult, ProbeOptions, ProbeResult } from '../probe/index.js';
+import { ISSUER_INDEX, issuerIndexValues, startIssuerInformers } from './issuers.js';
 import { createOperatorMetrics, type OperatorMetrics } from './metrics.js';
 import { Reconciler } from './reconciler.js';
+import { TlsHealthScheduler } from './tls-health/index.js';
 import { SecretFactsCache } from './tls-secret.js';
 
 export interface OperatorHandle {
@@ -43,12 +46,8 @@ export interface OperatorDeps {
   /** Leader election; undefined when --leader-elect=false. */
   leader?: LeaderElector;
   recordEvent: (relay: SmtpRelay, type: 'Normal' | 'Warning', reason: string, message: string) => Promise<void>;
-  /**
-   * Latest TLS probe results per relay (the prober scheduler). Without it,
-   * --tls-probe=on cannot be honoured: TLSHealthy then stays Unknown/NotProbed
-   * and does not gate Ready, and a warning says so.
-   */
-  probeResults?: (relay: SmtpRelay) => EndpointStatus[] | undefined;
+  /** The prober the TLS-health scheduler calls; default the real one (src/probe). For tests. */
+  prober?: { probe?: (opts: ProbeOptions) => Promise<ProbeResult>; deepScan?: (opts: ProbeOptions) => Promise<DeepScanResult> };
 }
 
 const SECRET_INDEX = 'secrets';
@@ -61,6 +60,7 @@ export async function startOperator(opts: OperatorOptions, deps: OperatorDeps): 
   const relays = createInformer<KubeObject>(kc, { apiVersion: API_VERSION, kind: KIND, plural: PLURAL, namespace: ns });
   // Which relays reference a Secret: "namespace/secret" -> relays, so a Secret event wakes exactly them.
   relays.addIndex(SECRET_INDEX, (obj) => referencedSecrets(obj as unknown as SmtpRelay).map((r) => `${obj.metadata.namespace}/${r.name}`));
+  relays.addIndex(ISSUER_INDEX, (obj) => issuerIndexValues(obj as unknown as SmtpRelay));
   const secrets = createInformer<KubeObject>(kc, { apiVersion: 'v1', kind: 'Secret', plural: 'secrets', namespace: ns, metadataOnly: true });
 
   const children = new Map<string, KubeInformer<KubeObject>>();
@@ -82,6 +82,7 @@ export async function startOperator(opts: OperatorOptions, deps: OperatorDeps): 
   // (cached briefly by hasResource) and start the Certificate informer once it is there.
   const certificateKind = CHILD_KINDS.find((k) => k.kind === 'Certificate')!;
   let certInformerStarting: Promise<void> | undefined;
+  const issuerInformers: KubeInformer<KubeObject>[] = [];
   async function certManagerInstalled(): Promise<boolean> {
     if (children.has('Certificate')) return true;
     if (!(await hasResource(kc, 'cert-manager.io', 'v1', 'certificates'))) return false;
@@ -90,6 +91,12 @@ export async function startOperator(opts: OperatorOptions, deps: OperatorDeps): 
       await informer.start();
       await informer.waitForSync(30_000);
       logger.info('cert-manager found: watching Certificates');
+      // Issuers: a relay stalled on a missing Issuer heals when it appears.
+      issuerInformers.push(
+        ...(await startIssuerInformers(kc, ns, logger, (value) => {
+          for (const relay of relays.byIndex(ISSUER_INDEX, value)) enqueue(objectKey(relay));
+        })),
+      );
     })();
     await certInformerStarting;
     return true;
@@ -101,9 +108,24 @@ export async function startOperator(opts: OperatorOptions, deps: OperatorDeps): 
     if (!old || obj.metadata.generation !== old.metadata.generation || obj.metadata.deletionTimestamp !== old.metadata.deletionTimestamp) enqueue(objectKey(obj));
   });
   relays.on('delete', (obj) => {
-    metrics.relayReady.remove({ namespace: obj.metadata.namespace ?? '', name: obj.metadata.name });
+    const namespace = obj.metadata.namespace ?? '';
+    metrics.relayReady.remove({ namespace, name: obj.metadata.name });
+    metrics.probes.removeRelay(namespace, obj.metadata.name);
+    tlsHealth?.forget(namespace, obj.metadata.name);
     enqueue(objectKey(obj));
   });
+  // Probes run in the background; a finished probe puts its relay back on the queue.
+  const tlsHealth = opts.tlsProbe
+    ? new TlsHealthScheduler({
+        concurrency: opts.probeConcurrency,
+        intervalOverrideMs: opts.probeIntervalOverrideMs,
+        onProbed: (key) => queue.add(key),
+        metrics: metrics.probes,
+        logger,
+        probe: deps.prober?.probe,
+        deepScan: deps.prober?.deepScan,
+      })
+    : undefined;
   const secretFacts = new SecretFactsCache((namespace, name) => readSecret(kc, namespace, name));
   const onSecret = (obj: KubeObject) => {
     for (const relay of relays.byIndex(SECRET_INDEX, objectKey(obj))) enqueue(objectKey(relay));
@@ -120,22 +142,27 @@ export async function startOperator(opts: OperatorOptions, deps: OperatorDeps): 
     inf.onError((err) => logger.warn('informer error', { kind: name, error: String(err) }));
   }
 
-  const probeEnabled = opts.tlsProbe && deps.probeResults !== undefined;
-  if (opts.tlsProbe && !probeEnabled) {
-    logger.warn('--tls-probe=on, but no TLS prober is wired into this build: TLSHealthy stays Unknown (NotProbed) and does not gate Ready');
+  if (opts.probeLocalEndpoints) {
+    logger.warn('--probe-local-endpoints: probing the addresses in the Service annotation local.smtprelay.dev/endpoints (DEVELOPMENT ONLY, for the local runtime)');
+  }
+  if (opts.probeIntervalOverrideMs !== undefined) {
+    logger.warn('--probe-interval-override: every relay is probed at this interval, ignoring spec.healthCheck.interval (TESTS ONLY)', { intervalMs: opts.probeIntervalOverrideMs });
   }
   const reconciler = new Reconciler({
     cluster: createClusterAccess({ kubeConfig: kc, relays, secrets, children: () => children, certManagerInstalled, recordEvent: deps.recordEvent }),
     secrets: secretFacts,
     defaultImage: opts.defaultRelayImage,
-    probeEnabled,
-    probeResults: deps.probeResults,
+    probeEnabled: opts.tlsProbe,
+    tlsHealth,
+    probeLocalEndpoints: opts.probeLocalEndpoints,
     logger,
     maxRequeueMs: opts.resyncMs,
-    onStatus: (relay, status) => {
+    onStatus: (relay, status, replicas) => {
       const ready = status.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
       metrics.relayReady.set({ namespace: relay.metadata.namespace, name: relay.metadata.name }, ready ? 1 : 0);
+      metrics.probes.setReplicas(relay.metadata.namespace, relay.metadata.name, replicas.desired, replicas.available);
     },
+    onStatusWrite: (_relay, why) => metrics.statusWrites.inc({ why }),
   });
 
   // Caches first (also while not leading, so a new leader starts warm).
@@ -171,7 +198,7 @@ export async function startOperator(opts: OperatorOptions, deps: OperatorDeps): 
   const depthTimer = setInterval(() => metrics.queueDepth.set(queue.len()), 1000);
   depthTimer.unref();
 
-  const informers = () => [relays, secrets, ...children.values()];
+  const informers = () => [relays, secrets, ...children.values(), ...issuerInformers];
   synced = (await Promise.all(informers().map((i) => i.waitForSync(60_000)))).every(Boolean);
   if (!synced) logger.warn('caches did not sync within 60s; continuing, they keep retrying');
   synced = true;
@@ -206,6 +233,7 @@ export async function startOperator(opts: OperatorOptions, deps: OperatorDeps): 
     if (resyncTimer) clearInterval(resyncTimer);
     queue.shutDown();
     await workers?.stop();
+    await tlsHealth?.stop();
     leading = false;
     await deps.leader?.release().catch((err: unknown) => logger.warn('could not release the lease', { error: String(err) }));
     for (const informer of informers()) informer.stop();

@@ -2,14 +2,15 @@
 // check what the relay references, server-side apply the desired children,
 // prune what is no longer desired, and write the status only when it changed.
 // The same call serves create, update, resync and restart.
-import type { Condition, EndpointStatus, SmtpRelay, SmtpRelayStatus } from '../api/types.js';
+import type { Condition, SmtpRelay, SmtpRelayStatus } from '../api/types.js';
 import { ConditionType } from '../api/types.js';
 import type { Logger } from '../common/logger.js';
 import type { KubeObject, ReconcileResult } from '../kube/types.js';
-import { desiredChildren, names, parseDuration, referencedSecrets, type BuildContext } from './builders/index.js';
+import { desiredChildren, names, parseDuration, referencedSecrets, replicas, type BuildContext } from './builders/index.js';
 import { conditionTransitions } from './conditions.js';
 import { Reason } from './reasons.js';
-import { computeStatus, statusEqual, type CertificateObservation, type DeploymentObservation, type Problem, type TlsSecretFacts } from './status.js';
+import { computeStatus, type CertificateObservation, type DeploymentObservation, type ProbeObservation, type Problem, type TlsSecretFacts } from './status.js';
+import { probeTargets, statusWriteDecision, tlsHealthEvents, type TlsHealthInput, type TlsHealthView } from './tls-health/index.js';
 import type { SecretFactsCache } from './tls-secret.js';
 import { validateSemantics } from './validate.js';
 
@@ -39,14 +40,18 @@ export interface ReconcilerOptions {
   defaultImage: string;
   /** --tls-probe: whether TLSHealthy gates Ready. */
   probeEnabled: boolean;
-  /** Latest probe results for a relay, when a prober runs. */
-  probeResults?: (relay: SmtpRelay) => EndpointStatus[] | undefined;
+  /** The TLS-health scheduler (tls-health/scheduler.ts); required for probeEnabled to probe anything. */
+  tlsHealth?: { observe(input: TlsHealthInput): TlsHealthView; forget(namespace: string, name: string): void };
+  /** --probe-local-endpoints: probe the addresses in the Service annotation (development only). */
+  probeLocalEndpoints?: boolean;
   logger: Logger;
   now?: () => Date;
   /** Upper bound of any requeue (the resync period). */
   maxRequeueMs?: number;
   /** Called after each status computation (metrics). */
-  onStatus?: (relay: SmtpRelay, status: SmtpRelayStatus) => void;
+  onStatus?: (relay: SmtpRelay, status: SmtpRelayStatus, replicas: { desired: number; available: number }) => void;
+  /** Called after each status write (figures: writes per relay). */
+  onStatusWrite?: (relay: SmtpRelay, why: 'changed' | 'heartbeat') => void;
 }
 
 /** An API error the kube layer surfaced: status code plus reason. */
@@ -71,6 +76,8 @@ const STALLED_RETRY_MAX_MS = 5 * 60_000;
 
 export class Reconciler {
   private readonly stalledAttempts = new Map<string, number>();
+  /** The status we last wrote per key, and the resourceVersion of the relay it was computed from (the cache may lag our own write). */
+  private readonly written = new Map<string, { fromResourceVersion: string | undefined; status: SmtpRelayStatus }>();
   private readonly now: () => Date;
   private readonly maxRequeueMs: number;
 
@@ -87,6 +94,7 @@ export class Reconciler {
     if (!relay || relay.metadata.deletionTimestamp) {
       // Gone: owner references let the garbage collector remove the children.
       this.stalledAttempts.delete(key);
+      this.written.delete(key);
       return {};
     }
     const log = this.opts.logger.child({ namespace, name });
@@ -125,41 +133,76 @@ export class Reconciler {
     const certificate = relay.spec.tls.issuerRef
       ? (applied.get(`Certificate/${names.certificate(relay)}`) ?? cluster.cachedChild('Certificate', namespace, names.certificate(relay)))
       : undefined;
-    const probing = this.probing(relay);
-    const endpoints = probing ? this.opts.probeResults?.(relay) : undefined;
+    const deploymentObs = deployment ? observeDeployment(deployment) : undefined;
+    const { probe, nextProbeInMs } = this.observeTlsHealth(relay, deploymentObs, refs);
+    const last = this.written.get(key);
+    const stored = last && last.fromResourceVersion === relay.metadata.resourceVersion ? last.status : relay.status;
     const status = computeStatus(
-      relay,
+      { ...relay, status: stored },
       {
         problems,
-        deployment: deployment ? observeDeployment(deployment) : undefined,
+        deployment: deploymentObs,
         certificate: certificate ? observeCertificate(certificate) : undefined,
         tlsSecret: refs.tls,
-        probe: {
-          enabled: probing,
-          endpoints,
-          ...(this.opts.probeEnabled && !probing ? { disabledMessage: 'TLS health checks are off for this relay (spec.healthCheck.enabled: false).' } : {}),
-        },
+        probe,
       },
       this.now(),
     );
-    if (!statusEqual(relay.status, status)) {
+    const decision = statusWriteDecision(stored, status);
+    if (decision.write) {
       await cluster.applyStatus(relay, status);
-      await this.recordTransitions(relay, relay.status?.conditions, status.conditions ?? [], log);
-      log.info('status updated', { ready: readyOf(status), reason: status.conditions?.[0]?.reason, observedGeneration: status.observedGeneration });
+      this.written.set(key, { fromResourceVersion: relay.metadata.resourceVersion, status });
+      this.opts.onStatusWrite?.(relay, decision.why);
+      await this.recordTransitions(relay, stored, status, log);
+      if (decision.why === 'changed') log.info('status updated', { ready: readyOf(status), reason: status.conditions?.[0]?.reason, tlsHealth: status.tlsHealth, observedGeneration: status.observedGeneration });
     }
-    this.opts.onStatus?.(relay, status);
-    return { requeueAfterMs: this.nextRun(key, relay, problems, refs.tls) };
+    this.opts.onStatus?.(relay, status, { desired: replicas(relay), available: deploymentObs?.availableReplicas ?? 0 });
+    return { requeueAfterMs: this.nextRun(key, relay, problems, refs.tls, nextProbeInMs) };
   }
 
-  private probing(relay: SmtpRelay): boolean {
-    return this.opts.probeEnabled && relay.spec.healthCheck?.enabled !== false;
+  /** Whether this relay is probed at all: --tls-probe, a scheduler, healthCheck.enabled, replicas. */
+  private probeDisabledBecause(relay: SmtpRelay): string | undefined {
+    if (!this.opts.probeEnabled || !this.opts.tlsHealth) return 'TLS probing is not enabled in the operator (--tls-probe=off).';
+    if (relay.spec.healthCheck?.enabled === false) return 'TLS health checks are off for this relay (spec.healthCheck.enabled: false).';
+    if (replicas(relay) === 0) return 'spec.replicas is 0: no relay serves TLS, so there is nothing to probe.';
+    return undefined;
+  }
+
+  /** Asks the scheduler for the latest results (it probes in the background when due). */
+  private observeTlsHealth(
+    relay: SmtpRelay,
+    deployment: DeploymentObservation | undefined,
+    refs: { tls?: TlsSecretFacts; caPem?: string },
+  ): { probe: ProbeObservation; nextProbeInMs?: number } {
+    const disabled = this.probeDisabledBecause(relay);
+    if (disabled) {
+      // Probing was switched off for this relay: drop its results and metric series.
+      this.opts.tlsHealth?.forget(relay.metadata.namespace, relay.metadata.name);
+      return { probe: { enabled: false, disabledMessage: disabled } };
+    }
+    const service = this.opts.cluster.cachedChild('Service', relay.metadata.namespace, names.service(relay));
+    const targets = probeTargets(relay, service, this.opts.probeLocalEndpoints ?? false);
+    let pending: string | undefined;
+    if (!targets.ok) pending = `Not probed yet: ${targets.why}.`;
+    else if (!refs.tls) pending = 'Not probed yet: the TLS Secret holds no usable certificate yet.';
+    else if ((deployment?.availableReplicas ?? 0) < 1) pending = 'Not probed yet: waiting for an available relay replica.';
+    const view = this.opts.tlsHealth!.observe({
+      relay,
+      targets: targets.ok ? targets.targets : [],
+      servername: relay.spec.hostname,
+      expectedFingerprint: refs.tls?.fingerprint,
+      caPem: refs.caPem,
+      canProbe: pending === undefined,
+    });
+    return { probe: { enabled: true, endpoints: view.endpoints, ...(pending ? { pendingMessage: pending } : {}) }, nextProbeInMs: view.nextProbeInMs };
   }
 
   /** Checks every referenced Secret; returns their versions and the TLS facts. */
-  private async checkReferences(relay: SmtpRelay, problems: Problem[]): Promise<{ versions: Record<string, string>; tls?: TlsSecretFacts }> {
+  private async checkReferences(relay: SmtpRelay, problems: Problem[]): Promise<{ versions: Record<string, string>; tls?: TlsSecretFacts; caPem?: string }> {
     const namespace = relay.metadata.namespace;
     const versions: Record<string, string> = {};
     let tls: TlsSecretFacts | undefined;
+    let caPem: string | undefined;
     for (const ref of referencedSecrets(relay)) {
       const version = this.opts.cluster.secretVersion(namespace, ref.name);
       const isTls = ref.role === 'tls';
@@ -185,9 +228,12 @@ export class Reconciler {
         problems.push({ reason: Reason.SecretInvalid, message: `Secret ${ref.name} (${describeRole(ref.role)}) ${why}. Fix the Secret's data.`, certificate: isTls });
         continue;
       }
-      if (isTls) tls = facts.tls;
+      if (isTls) {
+        tls = facts.tls;
+        caPem = facts.caPem;
+      }
     }
-    return { versions, tls };
+    return { versions, tls, caPem };
   }
 
   /** Returns whether cert-manager is installed; adds a problem when it or the issuer is missing. */
@@ -256,12 +302,16 @@ export class Reconciler {
     }
   }
 
-  private async recordTransitions(relay: SmtpRelay, before: Condition[] | undefined, after: Condition[], log: Logger): Promise<void> {
-    for (const t of conditionTransitions(before, after)) {
+  private async recordTransitions(relay: SmtpRelay, before: SmtpRelayStatus | undefined, after: SmtpRelayStatus, log: Logger): Promise<void> {
+    const events: { type: 'Normal' | 'Warning'; reason: string; message: string }[] = [];
+    for (const t of conditionTransitions(before?.conditions, after.conditions ?? [])) {
       const event = eventFor(t.type, t.from, t.to);
-      if (!event) continue;
+      if (event) events.push({ type: event.type, reason: t.to.reason, message: t.to.message });
+    }
+    events.push(...tlsHealthEvents(before, after));
+    for (const e of events) {
       try {
-        await this.opts.cluster.event(relay, event.type, t.to.reason, t.to.message);
+        await this.opts.cluster.event(relay, e.type, e.reason, e.message);
       } catch (err) {
         // Events are best effort: never fail a reconcile for one.
         log.warn('could not record event', { error: errorMessage(err) });
@@ -270,7 +320,7 @@ export class Reconciler {
   }
 
   /** When to run again: growing retries while stalled, on time for certificate expiry, at most the resync period. */
-  private nextRun(key: string, relay: SmtpRelay, problems: Problem[], tls: TlsSecretFacts | undefined): number {
+  private nextRun(key: string, relay: SmtpRelay, problems: Problem[], tls: TlsSecretFacts | undefined, nextProbeInMs: number | undefined): number {
     const candidates = [this.maxRequeueMs];
     if (problems.length > 0) {
       // Most problems heal through watched objects (Secrets); Issuers and cert-manager are not watched, so look again, less often each time.
@@ -287,9 +337,8 @@ export class Reconciler {
         if (at > now) candidates.push(at - now + 1000);
       }
     }
-    if (this.probing(relay)) {
-      candidates.push(parseDuration(relay.spec.healthCheck?.interval) ?? 60_000);
-    }
+    // The next probe is due then; the scheduler also requeues the relay when a probe finishes.
+    if (nextProbeInMs !== undefined) candidates.push(nextProbeInMs);
     return Math.max(1000, Math.min(...candidates));
   }
 }
@@ -309,7 +358,8 @@ export function eventFor(type: string, from: string | undefined, to: Condition):
   switch (type) {
     case ConditionType.Ready:
       if (to.status === 'True') return { type: 'Normal' };
-      return from === 'True' ? { type: 'Warning' } : undefined;
+      // TLSUnhealthy has its own event (tls-health/events.ts).
+      return from === 'True' && to.reason !== Reason.TLSUnhealthy ? { type: 'Warning' } : undefined;
     case ConditionType.Stalled:
       if (to.status === 'True') return { type: 'Warning' };
       return from === 'True' ? { type: 'Normal' } : undefined;
@@ -317,9 +367,7 @@ export function eventFor(type: string, from: string | undefined, to: Condition):
       if (to.status === 'False' && to.reason !== Reason.CertificateIssuing) return { type: 'Warning' };
       if (to.reason === Reason.CertificateExpiringSoon) return { type: 'Warning' };
       return from !== undefined && to.status === 'True' ? { type: 'Normal' } : undefined;
-    case ConditionType.TLSHealthy:
-      if (to.status === 'False') return { type: 'Warning' };
-      return from === 'False' ? { type: 'Normal' } : undefined;
+    // TLSHealthy transitions: tls-health/events.ts (TLSUnhealthy / TLSHealthy).
     default:
       return undefined;
   }

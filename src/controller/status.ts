@@ -1,7 +1,8 @@
 // computeStatus: a pure function from what the reconciler observed to the
 // SmtpRelay status, in kstatus vocabulary (Ready, Reconciling, Stalled +
 // observedGeneration) plus CertificateReady, Available and TLSHealthy.
-import { ConditionType, DEFAULTS, type Condition, type EndpointStatus, type SmtpRelay, type SmtpRelayStatus } from '../api/types.js';
+import { ConditionType, DEFAULTS, type Condition, type EndpointCheckFailure, type EndpointStatus, type SmtpRelay, type SmtpRelayStatus } from '../api/types.js';
+import { conditionReason, isReasonCode, tlsHealthSummary } from '../probe/index.js';
 import { names, parseDuration, replicas } from './builders/index.js';
 import { setCondition, type ConditionInput } from './conditions.js';
 import { Reason } from './reasons.js';
@@ -47,6 +48,8 @@ export interface ProbeObservation {
   disabledMessage?: string;
   /** Latest results; undefined until the first probe of this generation finished. */
   endpoints?: EndpointStatus[];
+  /** Why no probe has run yet (no replica available, no address), for the TLSHealthy message. */
+  pendingMessage?: string;
 }
 
 export interface Observed {
@@ -127,29 +130,59 @@ function rolloutProgress(relay: SmtpRelay, d: DeploymentObservation | undefined)
   return undefined;
 }
 
+/**
+ * Which failure names the TLSHealthy reason when several fail: nothing answering first,
+ * then what breaks every client (expired, untrusted, wrong name), then a stale certificate.
+ * Codes not listed rank after these, in the order the prober reported them.
+ */
+const FAILURE_SEVERITY = [
+  'connection-refused', 'dns-failure', 'timeout', 'tls-handshake-failed', 'protocol-error', 'plaintext-on-implicit-port', 'starttls-not-supported',
+  'certificate-expired', 'certificate-not-yet-valid', 'certificate-not-trusted', 'certificate-host-mismatch', 'validation-failure',
+  'stale-certificate-served', 'auth-before-tls',
+];
+
+function severity(code: string): number {
+  const i = FAILURE_SEVERITY.indexOf(code);
+  return i < 0 ? FAILURE_SEVERITY.length : i;
+}
+
+/** The prober's kebab-case code as the CRD's CamelCase condition reason (e.g. StaleCertificateServed). */
+export function reasonFromCode(code: string): string {
+  return isReasonCode(code) ? conditionReason(code) : Reason.EndpointUnhealthy;
+}
+
+export function worstFailure(endpoints: EndpointStatus[], result: 'fail' | 'warn'): EndpointCheckFailure | undefined {
+  const all = endpoints.flatMap((e) => (e.failures ?? []).filter((f) => f.result === result));
+  return [...all].sort((a, b) => severity(a.reason) - severity(b.reason))[0];
+}
+
+function describeFailures(e: EndpointStatus, result: 'fail' | 'warn'): string {
+  return (e.failures ?? []).filter((f) => f.result === result).map((f) => f.message ?? f.reason).join('; ');
+}
+
 function tlsHealth(probe: ProbeObservation): { condition: ConditionInput; summary: string } {
   const type = ConditionType.TLSHealthy;
   if (!probe.enabled) {
-    const message = probe.disabledMessage ?? 'TLS probing is not enabled in the operator (--tls-probe=off, or no prober in this build).';
+    const message = probe.disabledMessage ?? 'TLS probing is not enabled in the operator (--tls-probe=off).';
     return { condition: { type, status: 'Unknown', reason: Reason.NotProbed, message }, summary: 'Unknown' };
   }
   if (!probe.endpoints || probe.endpoints.length === 0) {
-    return { condition: { type, status: 'Unknown', reason: Reason.NotProbed, message: 'The relay endpoints have not been probed yet.' }, summary: 'Unknown' };
+    return { condition: { type, status: 'Unknown', reason: Reason.NotProbed, message: probe.pendingMessage ?? 'The relay endpoints have not been probed yet.' }, summary: 'Unknown' };
   }
+  const summary = tlsHealthSummary(probe.endpoints);
   const unhealthy = probe.endpoints.filter((e) => !e.healthy);
   if (unhealthy.length > 0) {
-    const first = unhealthy[0]!;
-    const failure = first.failures?.find((f) => f.result === 'fail');
-    const reason = failure?.reason ?? Reason.EndpointUnhealthy;
-    const what = unhealthy.map((e) => `${e.name} (${e.port})${e.failures?.length ? `: ${e.failures.filter((f) => f.result === 'fail').map((f) => f.message ?? f.reason).join('; ')}` : ''}`).join(', ');
-    return { condition: { type, status: 'False', reason, message: `TLS checks failed on ${what}.` }, summary: 'Unhealthy' };
+    const worst = worstFailure(unhealthy, 'fail');
+    const reason = worst ? reasonFromCode(worst.reason) : Reason.EndpointUnhealthy;
+    const what = unhealthy.map((e) => `${e.name} (port ${e.port}): ${describeFailures(e, 'fail') || 'unhealthy'}`).join(', ');
+    return { condition: { type, status: 'False', reason, message: `TLS checks failed on ${what}.` }, summary };
   }
   const warned = probe.endpoints.filter((e) => e.failures?.some((f) => f.result === 'warn'));
   if (warned.length > 0) {
-    const what = warned.map((e) => `${e.name}: ${e.failures!.map((f) => f.message ?? f.reason).join('; ')}`).join(', ');
-    return { condition: { type, status: 'True', reason: Reason.EndpointsHealthyWithWarnings, message: `All endpoints serve healthy TLS, with warnings: ${what}.` }, summary: 'Degraded' };
+    const what = warned.map((e) => `${e.name}: ${describeFailures(e, 'warn')}`).join(', ');
+    return { condition: { type, status: 'True', reason: Reason.EndpointsHealthyWithWarnings, message: `All endpoints serve healthy TLS, with warnings: ${what}.` }, summary };
   }
-  return { condition: { type, status: 'True', reason: Reason.AllEndpointsHealthy, message: `All ${probe.endpoints.length} endpoints serve healthy TLS.` }, summary: 'Healthy' };
+  return { condition: { type, status: 'True', reason: Reason.AllEndpointsHealthy, message: `All ${probe.endpoints.length} endpoints serve healthy TLS.` }, summary };
 }
 
 export function computeStatus(relay: SmtpRelay, observed: Observed, now: Date): SmtpRelayStatus {
@@ -180,6 +213,8 @@ export function computeStatus(relay: SmtpRelay, observed: Observed, now: Date): 
   let ready: ConditionInput;
   if (problems.length > 0) ready = { type: ConditionType.Ready, status: 'False', reason: stalled.reason, message: stalled.message };
   else if (cert.condition.status !== 'True') ready = { type: ConditionType.Ready, status: 'False', reason: cert.condition.reason, message: cert.condition.message };
+  // Scaled to zero on purpose: the desired state is reached (kstatus Current), and Available=False says no mail is served.
+  else if (available.reason === Reason.ScaledToZero && !progress) ready = { type: ConditionType.Ready, status: 'True', reason: Reason.ScaledToZero, message: available.message };
   else if (available.status !== 'True') ready = { type: ConditionType.Ready, status: 'False', reason: available.reason, message: available.message };
   else if (progress) ready = { type: ConditionType.Ready, status: 'False', reason: progress.reason, message: progress.message };
   else if (tls.condition.status === 'False') ready = { type: ConditionType.Ready, status: 'False', reason: Reason.TLSUnhealthy, message: tls.condition.message };

@@ -11,6 +11,8 @@ export interface SecretFacts {
   tls?: TlsSecretFacts;
   /** Why tls.crt could not be used, when it could not. */
   tlsError?: string;
+  /** ca.crt (public: the issuing CA), kept so the prober can trust it. */
+  caPem?: string;
 }
 
 /** Parse the first certificate of a PEM bundle (the leaf). Throws with a readable message. */
@@ -29,6 +31,8 @@ export function leafCertificateFacts(pem: string): TlsSecretFacts {
 export function secretFacts(resourceVersion: string, data: Record<string, string> | undefined): SecretFacts {
   const keys = Object.keys(data ?? {}).sort();
   const facts: SecretFacts = { resourceVersion, keys };
+  const ca = data?.['ca.crt'];
+  if (ca) facts.caPem = Buffer.from(ca, 'base64').toString('utf8');
   const crt = data?.['tls.crt'];
   if (crt !== undefined) {
     try {

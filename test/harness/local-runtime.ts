@@ -31,7 +31,7 @@ export const ENDPOINTS_ANNOTATION = 'local.smtprelay.dev/endpoints';
 export const FIELD_MANAGER = 'local-runtime';
 export const MANAGED_SELECTOR = 'app.kubernetes.io/managed-by=smtp-relay-operator';
 const LOG_PREFIX = '[local-runtime DEV-ONLY]';
-/** Replicas beyond this run as... nothing: a laptop does not need ten relays. */
+/** At most this many replicas run locally (a laptop does not need ten relays); the rest are reported unavailable. */
 export const MAX_LOCAL_REPLICAS = 3;
 const DEFAULT_CONFIG_PATH = '/etc/smtp-relay/config/relay.json';
 

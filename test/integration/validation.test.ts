@@ -155,7 +155,7 @@ describe('the valid fixtures', () => {
     const table = await kubectl(['get', 'smtprelays', 'minimal', '-n', ns.name]);
     const [header, row] = table.stdout.trim().split('\n');
     expect(header!.split(/\s{2,}/)).toEqual(['NAME', 'HOSTNAME', 'READY', 'TLS', 'CERT EXPIRY', 'AGE']);
-    expect(row!.split(/\s{2,}/).slice(0, 4)).toEqual(['minimal', 'smtp.example.com', 'True', 'Healthy']);
+    expect(row!.split(/\s{2,}/).slice(0, 5)).toEqual(['minimal', 'smtp.example.com', 'True', 'Healthy', '2099-01-30T00:00:00Z']);
 
     const wide = await kubectl(['get', 'smtpr', 'minimal', '-n', ns.name, '-o', 'wide']);
     const [wideHeader, wideRow] = wide.stdout.trim().split('\n');

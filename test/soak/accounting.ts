@@ -83,7 +83,7 @@ export interface Report {
   unexplainedDuplicates: string[];
   /** In the sink although the client never got 250 (the upstream took it, the reply was lost). */
   deliveredUnacked: number;
-  /** In the sink although the client got a 5xx. */
+  /** In the sink although the client's only attempt got a 5xx (an earlier timed-out attempt would explain it). */
   deliveredRefused: string[];
   sinkUnknown: number;
 }
@@ -110,7 +110,7 @@ export function account(ledger: LedgerEntry[], sink: CapturedMessage[]): Report 
       if (n - 1 > e.attempts.length - 1) r.unexplainedDuplicates.push(e.id);
     }
     if (e.outcome !== 'acked' && n > 0) r.deliveredUnacked++;
-    if (e.outcome === 'refused' && n > 0) r.deliveredRefused.push(e.id);
+    if (e.outcome === 'refused' && n > 0 && e.attempts.length === 1) r.deliveredRefused.push(e.id);
   }
   return r;
 }

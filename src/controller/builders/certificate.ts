@@ -1,7 +1,7 @@
 // The cert-manager Certificate, only when spec.tls.issuerRef is set.
 import type { ICertificate } from '@kubernetes-models/cert-manager/cert-manager.io/v1/Certificate';
 import type { SmtpRelay } from '../../api/types.js';
-import { childMeta, names, selectorLabels, serviceDnsNames, type Built } from './labels.js';
+import { childMeta, names, selectorLabels, type Built } from './labels.js';
 
 export type CertificateObject = Built<ICertificate>;
 
@@ -11,8 +11,9 @@ export const CERT_MANAGER_GROUP = 'cert-manager.io';
 export function buildCertificate(relay: SmtpRelay): CertificateObject | undefined {
   const { tls, hostname } = relay.spec;
   if (!tls.issuerRef) return undefined;
-  // The Service names are in the certificate so in-cluster probing by Service DNS verifies.
-  const dnsNames = [...new Set([hostname, ...(tls.additionalDnsNames ?? []), ...serviceDnsNames(relay)])];
+  // Only public names: ACME issuers refuse Service DNS names (.svc, .cluster.local).
+  // The prober connects to the Service but checks SNI/hostname against spec.hostname.
+  const dnsNames = [...new Set([hostname, ...(tls.additionalDnsNames ?? [])])];
   const spec: NonNullable<ICertificate['spec']> = {
     secretName: names.tlsSecret(relay),
     dnsNames,

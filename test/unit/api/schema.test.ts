@@ -159,7 +159,7 @@ describe('the CRD', () => {
   test('printer columns: Hostname, Ready, TLS, Cert Expiry, Age; Reason and Replicas in -o wide', () => {
     expect(version.additionalPrinterColumns.filter((c) => !c.priority).map((c) => c.name)).toEqual(['Hostname', 'Ready', 'TLS', 'Cert Expiry', 'Age']);
     expect(version.additionalPrinterColumns.filter((c) => c.priority === 1).map((c) => c.name)).toEqual(['Reason', 'Replicas']);
-    expect(version.additionalPrinterColumns.find((c) => c.name === 'Cert Expiry')).toMatchObject({ type: 'date', jsonPath: '.status.certificate.notAfter' });
+    expect(version.additionalPrinterColumns.find((c) => c.name === 'Cert Expiry')).toMatchObject({ type: 'string', jsonPath: '.status.certificate.notAfter' });
   });
 
   test('printer column paths exist in the schema', () => {

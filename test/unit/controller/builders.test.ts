@@ -198,17 +198,18 @@ describe('Service', () => {
 });
 
 describe('Certificate', () => {
-  test('asks cert-manager for the hostname, extra names and the Service DNS names', () => {
+  test('asks cert-manager for the hostname and extra names only: no Service DNS names, which public ACME issuers refuse', () => {
     const cert = buildCertificate(relay({ tls: { issuerRef: { name: 'test-ca', kind: 'ClusterIssuer' }, additionalDnsNames: ['mx.example.com'], duration: '2160h', renewBefore: '360h' } }))!;
     expect(cert.metadata.name).toBe(names.certificate(relay()));
     expect(cert.spec).toMatchObject({
       secretName: 'mail-tls',
-      dnsNames: ['smtp.example.com', 'mx.example.com', 'mail.team-a.svc', 'mail.team-a.svc.cluster.local'],
+      dnsNames: ['smtp.example.com', 'mx.example.com'],
       issuerRef: { name: 'test-ca', kind: 'ClusterIssuer', group: 'cert-manager.io' },
       duration: '2160h',
       renewBefore: '360h',
       privateKey: { algorithm: 'ECDSA', size: 256, rotationPolicy: 'Always' },
     });
+    expect((cert.spec!.dnsNames ?? []).filter((n) => n.endsWith('.svc') || n.endsWith('.cluster.local'))).toEqual([]);
     // Valid against cert-manager's own schema.
     expect(() => new Certificate(cert as never).validate()).not.toThrow();
   });

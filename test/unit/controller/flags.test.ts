@@ -14,6 +14,8 @@ describe('operator flags', () => {
       concurrency: 4,
       defaultRelayImage: 'smtp-relay-operator:0.1.0',
       tlsProbe: true,
+      probeConcurrency: 10,
+      probeLocalEndpoints: false,
       resyncMs: 600_000,
       bindAddress: '0.0.0.0',
     });
@@ -24,6 +26,13 @@ describe('operator flags', () => {
     expect(o).toMatchObject({ kubeconfig: '/k', namespace: 'team-a', metricsPort: 0, healthPort: 9000, leaderElect: false, leaderElectionNamespace: 'ops', concurrency: 8, defaultRelayImage: 'r/relay:2', tlsProbe: false, resyncMs: 30_000 });
     expect(parse(['--leader-elect']).leaderElect).toBe(true);
     expect(parse(['--tls-probe', 'off']).tlsProbe).toBe(false);
+  });
+
+  test('probe flags: concurrency, local endpoints (development), interval override (tests)', () => {
+    expect(parse(['--probe-concurrency=3', '--probe-local-endpoints', '--probe-interval-override', '2s'])).toMatchObject({ probeConcurrency: 3, probeLocalEndpoints: true, probeIntervalOverrideMs: 2000 });
+    expect(parse(['--probe-local-endpoints=false']).probeLocalEndpoints).toBe(false);
+    expect(() => parse(['--probe-concurrency=0'])).toThrow(/--probe-concurrency must be an integer 1-256/);
+    expect(() => parse(['--probe-interval-override=100ms'])).toThrow(/at least 1s/);
   });
 
   test('takes POD_NAMESPACE for the Lease namespace', () => {

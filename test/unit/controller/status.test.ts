@@ -123,20 +123,49 @@ describe('computeStatus', () => {
     expect(cond(healthy, 'Ready').status).toBe('True');
     expect(healthy.tlsHealth).toBe('Healthy');
     expect(healthy.endpoints).toEqual([ep]);
-    const stale = { ...ep, healthy: false, failures: [{ check: 'matchesSecret', result: 'fail' as const, reason: 'StaleCertificateServed', message: 'serves an old certificate' }] };
+    // The prober reports kebab-case codes; the CRD wants CamelCase condition reasons.
+    const stale = { ...ep, healthy: false, failures: [{ check: 'certificate-fingerprint', result: 'fail' as const, reason: 'stale-certificate-served', message: 'serves an old certificate' }] };
     const bad = computeStatus(byo(), { ...observedReady(), probe: { enabled: true, endpoints: [stale] } }, t0);
     expect(cond(bad, 'TLSHealthy')).toMatchObject({ status: 'False', reason: 'StaleCertificateServed' });
+    expect(cond(bad, 'TLSHealthy').message).toContain('submission (port 587): serves an old certificate');
     expect(cond(bad, 'Ready')).toMatchObject({ status: 'False', reason: Reason.TLSUnhealthy });
     expect(bad.tlsHealth).toBe('Unhealthy');
-    const warned = computeStatus(byo(), { ...observedReady(), probe: { enabled: true, endpoints: [{ ...ep, failures: [{ check: 'x', result: 'warn', reason: 'WeakCipher' }] }] } }, t0);
+    const warned = computeStatus(byo(), { ...observedReady(), probe: { enabled: true, endpoints: [{ ...ep, failures: [{ check: 'x', result: 'warn', reason: 'weak-cipher-accepted' }] }] } }, t0);
     expect(warned.tlsHealth).toBe('Degraded');
     expect(cond(warned, 'Ready').status).toBe('True');
+    expect(cond(warned, 'TLSHealthy')).toMatchObject({ status: 'True', reason: Reason.EndpointsHealthyWithWarnings });
   });
 
-  test('replicas 0 is a deliberate stop: not Ready, but neither progressing nor stalled', () => {
+  test('TLSHealthy names the worst failure over all endpoints, always as a CamelCase reason', () => {
+    const fail = (reason: string) => ({ check: 'c', result: 'fail' as const, reason, message: reason });
+    const endpoints = [
+      { name: 'submission', port: 587, mode: 'starttls' as const, healthy: false, failures: [fail('stale-certificate-served')] },
+      { name: 'submissions', port: 465, mode: 'implicit' as const, healthy: false, failures: [fail('certificate-expired'), fail('stale-certificate-served')] },
+    ];
+    const s = computeStatus(byo(), { ...observedReady(), probe: { enabled: true, endpoints } }, t0);
+    expect(cond(s, 'TLSHealthy').reason).toBe('CertificateExpired');
+    const refused = computeStatus(byo(), { ...observedReady(), probe: { enabled: true, endpoints: [{ ...endpoints[0]!, failures: [fail('tls-handshake-failed')] }, endpoints[1]!] } }, t0);
+    expect(cond(refused, 'TLSHealthy').reason).toBe('TLSHandshakeFailed');
+    // Every reason matches the CRD's condition reason pattern.
+    for (const st of [s, refused]) for (const c of st.conditions!) expect(c.reason).toMatch(/^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/);
+  });
+
+  test('probing on but nothing answers yet: TLSHealthy Unknown with the pending reason, Ready waits', () => {
+    const s = computeStatus(byo(), { ...observedReady(), probe: { enabled: true, pendingMessage: 'Not probed yet: waiting for an available relay replica.' } }, t0);
+    expect(cond(s, 'TLSHealthy')).toMatchObject({ status: 'Unknown', reason: Reason.NotProbed, message: 'Not probed yet: waiting for an available relay replica.' });
+    expect(cond(s, 'Ready')).toMatchObject({ status: 'False', reason: Reason.AwaitingTLSProbe });
+  });
+
+  test('healthCheck disabled: TLSHealthy Unknown/NotProbed does not block Ready', () => {
+    const s = computeStatus(byo(), { ...observedReady(), probe: { enabled: false, disabledMessage: 'TLS health checks are off for this relay (spec.healthCheck.enabled: false).' } }, t0);
+    expect(cond(s, 'TLSHealthy')).toMatchObject({ status: 'Unknown', reason: Reason.NotProbed });
+    expect(cond(s, 'Ready').status).toBe('True');
+  });
+
+  test('replicas 0 is a deliberate stop: Ready (kstatus Current) with reason ScaledToZero, Available False, neither progressing nor stalled', () => {
     const s = computeStatus(relay({ tls: { secretName: 'x' }, replicas: 0 }), { ...observedReady(), deployment: { generation: 1, observedGeneration: 1, replicas: 0, updatedReplicas: 0, availableReplicas: 0 } }, t0);
     expect(cond(s, 'Available')).toMatchObject({ status: 'False', reason: Reason.ScaledToZero });
-    expect(cond(s, 'Ready')).toMatchObject({ status: 'False', reason: Reason.ScaledToZero });
+    expect(cond(s, 'Ready')).toMatchObject({ status: 'True', reason: Reason.ScaledToZero });
     expect(cond(s, 'Reconciling').status).toBe('False');
     expect(cond(s, 'Stalled').status).toBe('False');
   });

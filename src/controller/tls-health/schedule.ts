@@ -1,0 +1,73 @@
+// When to probe a relay next, and when to deep-scan it. Pure: the clock and the
+// random source come in as arguments, so the timing rules are unit-tested.
+//
+// - A fast probe runs every interval, jittered by ±10% so relays created together
+//   do not probe in lock step.
+// - A change of what is probed (spec generation, the TLS Secret's fingerprint, the
+//   probed addresses) makes a probe due at once: a rotated certificate is checked
+//   within one reconcile, not one interval later.
+// - A deep scan (protocol/cipher/group sweep, many handshakes) runs when the spec
+//   generation or the Secret's certificate changes, and at least daily.
+
+export const DEFAULT_PROBE_INTERVAL_MS = 60_000;
+export const JITTER_FRACTION = 0.1;
+export const DEEP_SCAN_MAX_AGE_MS = 24 * 3_600_000;
+
+/** What the scheduler remembers per relay between probes. */
+export interface ScheduleState {
+  /** When the current interval ends (ms since epoch). */
+  nextDueAt?: number;
+  /** Identity of what the last probe looked at (see probeKey). */
+  probeKey?: string;
+  /** When the last deep scan started. */
+  lastDeepAt?: number;
+  /** Identity of what the last deep scan looked at (see deepKey). */
+  deepKey?: string;
+}
+
+export interface ScheduleInput {
+  now: number;
+  probeKey: string;
+  deepKey: string;
+}
+
+export interface SchedulePlan {
+  /** Run a fast probe now. */
+  probe: boolean;
+  /** Run a deep scan with it. */
+  deep: boolean;
+  /** Time until the next probe is due (0 when due now). */
+  dueInMs: number;
+}
+
+/** The interval stretched or shrunk by a uniform ±JITTER_FRACTION; random() in [0, 1). */
+export function jitteredInterval(intervalMs: number, random: () => number): number {
+  const factor = 1 + JITTER_FRACTION * (2 * random() - 1);
+  return Math.max(1, Math.round(intervalMs * factor));
+}
+
+/** Identity of a fast probe's subject: a change makes a probe due now. */
+export function probeKey(generation: number | undefined, fingerprint: string | undefined, addresses: string[]): string {
+  return `${generation ?? 0}|${fingerprint ?? ''}|${addresses.join(',')}`;
+}
+
+/** Identity of a deep scan's subject: the spec and the certificate. */
+export function deepKey(generation: number | undefined, fingerprint: string | undefined): string {
+  return `${generation ?? 0}|${fingerprint ?? ''}`;
+}
+
+export function plan(state: ScheduleState, input: ScheduleInput): SchedulePlan {
+  const probe = state.nextDueAt === undefined || state.probeKey !== input.probeKey || input.now >= state.nextDueAt;
+  const deep = probe && (state.deepKey !== input.deepKey || state.lastDeepAt === undefined || input.now - state.lastDeepAt >= DEEP_SCAN_MAX_AGE_MS);
+  return { probe, deep, dueInMs: probe ? 0 : state.nextDueAt! - input.now };
+}
+
+/** The state after a probe (and maybe a deep scan) started at `now`. */
+export function started(state: ScheduleState, input: ScheduleInput, p: SchedulePlan, intervalMs: number, random: () => number): ScheduleState {
+  const next: ScheduleState = { ...state, nextDueAt: input.now + jitteredInterval(intervalMs, random), probeKey: input.probeKey };
+  if (p.deep) {
+    next.lastDeepAt = input.now;
+    next.deepKey = input.deepKey;
+  }
+  return next;
+}

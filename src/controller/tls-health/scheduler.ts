@@ -1,0 +1,214 @@
+// The TLS-health scheduler: probes every enabled listener of every relay on its own
+// clock, outside the reconcile's critical path.
+//
+// How it runs: the reconcile calls observe(). That returns at once with the latest
+// results and the time until the next probe is due (the reconcile turns it into its
+// requeueAfter). When a probe is due, observe() starts it in the background and
+// returns; when the probe finishes, onProbed(key) puts the relay back on the work
+// queue, and that reconcile writes the new outcome. So a slow or black-holed endpoint
+// (each probe is bounded by its timeout) holds a probe slot, never a reconcile worker,
+// and never delays another relay's reconcile. Global concurrency is bounded by a
+// semaphore (--probe-concurrency): a cluster with many relays probes at most that
+// many endpoints at once.
+import type { EndpointStatus, SmtpRelay } from '../../api/types.js';
+import type { Logger } from '../../common/logger.js';
+import { DEFAULT_TIMEOUT_MS, deepScan, probeEndpoint, toEndpointStatus } from '../../probe/index.js';
+import type { DeepScanResult, ProbeOptions, ProbeResult } from '../../probe/index.js';
+import { parseDuration } from '../builders/index.js';
+import type { ProbeMetrics } from './metrics.js';
+import { DEFAULT_PROBE_INTERVAL_MS, deepKey, plan, probeKey, started, type ScheduleState } from './schedule.js';
+import type { ProbeTarget } from './targets.js';
+
+export interface TlsHealthOptions {
+  /** Endpoints probed at once, over all relays (--probe-concurrency). */
+  concurrency: number;
+  /** Replaces every relay's spec.healthCheck.interval (tests only: --probe-interval-override). */
+  intervalOverrideMs?: number;
+  /** Budget of one fast probe. Default 10 s. */
+  probeTimeoutMs?: number;
+  /** Budget of each handshake of a deep scan. Default 5 s. */
+  deepTimeoutMs?: number;
+  /** A probe finished: reconcile this relay key again. */
+  onProbed: (key: string) => void;
+  metrics?: ProbeMetrics;
+  logger: Logger;
+  /** Injected for tests; default the real prober. */
+  probe?: (opts: ProbeOptions) => Promise<ProbeResult>;
+  deepScan?: (opts: ProbeOptions) => Promise<DeepScanResult>;
+  now?: () => number;
+  random?: () => number;
+}
+
+export interface TlsHealthInput {
+  relay: SmtpRelay;
+  targets: ProbeTarget[];
+  /** SNI and hostname check. */
+  servername: string;
+  /** The TLS Secret's leaf fingerprint: the served certificate must be this one. */
+  expectedFingerprint?: string;
+  /** The TLS Secret's ca.crt, trusted on top of the system roots. */
+  caPem?: string;
+  /** False while nothing can answer yet (no available replica): report, do not probe. */
+  canProbe: boolean;
+}
+
+export interface TlsHealthView {
+  /** Latest results for the current listeners; undefined until the first probe finished. */
+  endpoints?: EndpointStatus[];
+  /** Time until the next probe is due; undefined when none is scheduled. */
+  nextProbeInMs?: number;
+}
+
+interface EndpointResult {
+  target: ProbeTarget;
+  probe: ProbeResult;
+  deep?: DeepScanResult;
+  expectedFingerprint?: string;
+}
+
+interface RelayState {
+  schedule: ScheduleState;
+  results: Map<string, EndpointResult>;
+  running: boolean;
+}
+
+/** A counting semaphore. */
+class Semaphore {
+  private readonly waiters: (() => void)[] = [];
+  constructor(private free: number) {}
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((r) => this.waiters.push(r));
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiters.shift();
+      if (next) next();
+      else this.free++;
+    }
+  }
+}
+
+export function intervalOf(relay: SmtpRelay, overrideMs?: number): number {
+  return overrideMs ?? parseDuration(relay.spec.healthCheck?.interval) ?? DEFAULT_PROBE_INTERVAL_MS;
+}
+
+export class TlsHealthScheduler {
+  private readonly relays = new Map<string, RelayState>();
+  private readonly slots: Semaphore;
+  private readonly inflight = new Set<Promise<void>>();
+  private readonly now: () => number;
+  private readonly random: () => number;
+  private stopped = false;
+  /** Probe cycles finished (for figures and tests). */
+  cycles = 0;
+
+  constructor(private readonly opts: TlsHealthOptions) {
+    this.slots = new Semaphore(opts.concurrency);
+    this.now = opts.now ?? Date.now;
+    this.random = opts.random ?? Math.random;
+  }
+
+  observe(input: TlsHealthInput): TlsHealthView {
+    const { relay } = input;
+    const key = `${relay.metadata.namespace}/${relay.metadata.name}`;
+    let state = this.relays.get(key);
+    if (!state) {
+      state = { schedule: {}, results: new Map(), running: false };
+      this.relays.set(key, state);
+    }
+    const endpoints = this.view(state, input.targets);
+    if (!input.canProbe || input.targets.length === 0 || this.stopped) return { endpoints };
+    const now = this.now();
+    const scheduleInput = {
+      now,
+      probeKey: probeKey(relay.metadata.generation, input.expectedFingerprint, input.targets.map((t) => `${t.name}=${t.host}:${t.port}`)),
+      deepKey: deepKey(relay.metadata.generation, input.expectedFingerprint),
+    };
+    if (state.running) return { endpoints, nextProbeInMs: state.schedule.nextDueAt !== undefined ? Math.max(0, state.schedule.nextDueAt - now) : undefined };
+    const p = plan(state.schedule, scheduleInput);
+    if (!p.probe) return { endpoints, nextProbeInMs: p.dueInMs };
+    const interval = intervalOf(relay, this.opts.intervalOverrideMs);
+    state.schedule = started(state.schedule, scheduleInput, p, interval, this.random);
+    state.running = true;
+    const job = this.runCycle(key, state, input, p.deep).finally(() => {
+      state.running = false;
+      this.inflight.delete(job);
+    });
+    this.inflight.add(job);
+    return { endpoints, nextProbeInMs: state.schedule.nextDueAt! - now };
+  }
+
+  /** The relay is gone: drop its state and series. */
+  forget(namespace: string, name: string): void {
+    this.relays.delete(`${namespace}/${name}`);
+    this.opts.metrics?.removeProbes(namespace, name);
+  }
+
+  /** Stop scheduling; resolves when running probes have finished. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.allSettled([...this.inflight]);
+  }
+
+  private view(state: RelayState, targets: ProbeTarget[]): EndpointStatus[] | undefined {
+    if (state.results.size === 0) return undefined;
+    const out: EndpointStatus[] = [];
+    for (const t of targets) {
+      const r = state.results.get(t.name);
+      if (!r) continue;
+      // The Service port, not the local one: status describes the Service.
+      out.push({ ...toEndpointStatus({ name: t.name, probe: r.probe, deep: r.deep, secretFingerprint: r.expectedFingerprint }), port: t.servicePort });
+    }
+    return out.length > 0 ? out : undefined;
+  }
+
+  private async runCycle(key: string, state: RelayState, input: TlsHealthInput, deep: boolean): Promise<void> {
+    const { relay } = input;
+    const log = this.opts.logger.child({ namespace: relay.metadata.namespace, name: relay.metadata.name });
+    const probe = this.opts.probe ?? probeEndpoint;
+    const scan = this.opts.deepScan ?? deepScan;
+    const expiryWarningMs = parseDuration(relay.spec.healthCheck?.expiryWarning);
+    const base = (t: ProbeTarget): ProbeOptions => ({
+      host: t.host,
+      port: t.port,
+      mode: t.mode,
+      servername: input.servername,
+      caPem: input.caPem ? [input.caPem] : undefined,
+      expectedFingerprint: input.expectedFingerprint,
+      ...(expiryWarningMs !== undefined ? { expiryWarningMs } : {}),
+    });
+    let deepSkipped = false;
+    const results = await Promise.all(
+      input.targets.map(async (t): Promise<EndpointResult | undefined> => {
+        try {
+          const fast = await this.slots.run(() => probe({ ...base(t), timeoutMs: this.opts.probeTimeoutMs ?? DEFAULT_TIMEOUT_MS }));
+          let deepResult = state.results.get(t.name)?.deep;
+          // No deep scan of an endpoint that does not even answer: it would only time out six times.
+          if (deep && fast.tls) deepResult = await this.slots.run(() => scan({ ...base(t), timeoutMs: this.opts.deepTimeoutMs ?? 5000 }));
+          else if (deep) deepSkipped = true;
+          return { target: t, probe: fast, deep: deepResult, expectedFingerprint: input.expectedFingerprint };
+        } catch (err) {
+          // The prober reports failures as results; a throw is a bug. Keep the last result.
+          log.error('TLS probe threw', { endpoint: t.name, error: err instanceof Error ? err.message : String(err) });
+          return undefined;
+        }
+      }),
+    );
+    if (this.stopped || this.relays.get(key) !== state) return;
+    // A deep scan skipped for an unreachable endpoint is still owed: the next cycle tries again.
+    if (deepSkipped) state.schedule = { ...state.schedule, deepKey: undefined };
+    const names = new Set(input.targets.map((t) => t.name));
+    for (const name of [...state.results.keys()]) if (!names.has(name)) state.results.delete(name);
+    for (const r of results) if (r) state.results.set(r.target.name, r);
+    this.cycles++;
+    const endpoints = this.view(state, input.targets) ?? [];
+    this.opts.metrics?.setProbes(
+      relay.metadata.namespace,
+      relay.metadata.name,
+      endpoints.map((e) => ({ endpoint: e, durationSeconds: (state.results.get(e.name)?.probe.latencyMs ?? 0) / 1000 })),
+    );
+    log.debug('TLS probe finished', { endpoints: endpoints.map((e) => `${e.name}:${e.healthy ? 'ok' : 'fail'}`).join(' '), deep });
+    this.opts.onProbed(key);
+  }
+}

@@ -1,0 +1,57 @@
+// Where to probe a relay: one target per enabled listener. Pure.
+// In a cluster: the Service DNS name `<service>.<namespace>.svc` and the Service port.
+// With --probe-local-endpoints (development only): the address the local runtime wrote
+// into the Service annotation local.smtprelay.dev/endpoints ({listener: "127.0.0.1:PORT"}).
+import type { SmtpRelay } from '../../api/types.js';
+import type { KubeObject } from '../../kube/types.js';
+import { enabledListeners, names } from '../builders/index.js';
+
+export const LOCAL_ENDPOINTS_ANNOTATION = 'local.smtprelay.dev/endpoints';
+
+export interface ProbeTarget {
+  /** Listener name: submission, submissions, relay. */
+  name: string;
+  host: string;
+  /** The port probed (the Service port, or the local port with --probe-local-endpoints). */
+  port: number;
+  /** The Service port of the listener: what status.endpoints[].port reports. */
+  servicePort: number;
+  mode: 'starttls' | 'implicit';
+}
+
+export type TargetsResult = { ok: true; targets: ProbeTarget[] } | { ok: false; why: string };
+
+/** Parses "host:port" or "[v6]:port". */
+export function parseAddress(value: unknown): { host: string; port: number } | undefined {
+  if (typeof value !== 'string') return undefined;
+  const m = /^(?:\[([^\]]+)\]|([^:\s]+)):(\d{1,5})$/.exec(value.trim());
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) return undefined;
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+export function probeTargets(relay: SmtpRelay, service: KubeObject | undefined, localEndpoints: boolean): TargetsResult {
+  const listeners = enabledListeners(relay);
+  if (listeners.length === 0) return { ok: true, targets: [] };
+  if (!localEndpoints) {
+    const host = `${names.service(relay)}.${relay.metadata.namespace}.svc`;
+    return { ok: true, targets: listeners.map((l) => ({ name: l.name, host, port: l.port, servicePort: l.port, mode: l.mode })) };
+  }
+  const raw = service?.metadata.annotations?.[LOCAL_ENDPOINTS_ANNOTATION];
+  if (!raw) return { ok: false, why: `the Service has no ${LOCAL_ENDPOINTS_ANNOTATION} annotation yet (--probe-local-endpoints)` };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    return { ok: false, why: `the Service annotation ${LOCAL_ENDPOINTS_ANNOTATION} is not JSON` };
+  }
+  const map = (parsed && typeof parsed === 'object' ? parsed : {}) as Record<string, unknown>;
+  const targets: ProbeTarget[] = [];
+  for (const l of listeners) {
+    const addr = parseAddress(map[l.name]);
+    if (!addr) return { ok: false, why: `the Service annotation ${LOCAL_ENDPOINTS_ANNOTATION} has no usable address for listener ${l.name}` };
+    targets.push({ name: l.name, host: addr.host, port: addr.port, servicePort: l.port, mode: l.mode });
+  }
+  return { ok: true, targets };
+}

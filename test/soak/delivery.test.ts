@@ -1,0 +1,222 @@
+// Long delivery soaks (npm run test:soak only): thousands of messages through the relay
+// process while the upstream misbehaves, while the relay itself is killed -9 over and over,
+// and while slowloris and connection floods run. Accounting: every message a client got
+// 250 for is in the sink (lost: target 0); duplicates are counted and must each follow a
+// failed attempt (the upstream took it, the client never heard back, the client retried).
+import { afterAll, describe, expect, jest, test } from '@jest/globals';
+import fs from 'node:fs';
+import net from 'node:net';
+import { getFreePort } from '../harness/controlplane.js';
+import { createRelayFixture, PASSWORD, startRelayProcess, USER, type RelayFixture, type RelayProcess } from '../helpers/smtp/relay-fixture.js';
+import type { FailMode } from '../helpers/smtp/capture-upstream.js';
+import { account, pooledClient, sendWithRetries, summary, type LedgerEntry } from './accounting.js';
+import { startFaultProxy } from './fault-proxy.js';
+
+const soak = process.env.SMTP_RELAY_SOAK === '1';
+const soakTest = soak ? test : test.skip;
+const N_UPSTREAM = Number(process.env.SOAK_MESSAGES ?? 10_000);
+const N_KILL = Number(process.env.SOAK_KILL_MESSAGES ?? 3_000);
+const WORKERS = 16;
+jest.setTimeout(60 * 60_000);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const cleanups: Array<() => Promise<void>> = [];
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c().catch(() => undefined);
+});
+
+/** Writes the fixture's config again after a test changed it. */
+function saveConfig(fx: RelayFixture): void {
+  fs.writeFileSync(fx.configPath, JSON.stringify(fx.config, null, 2));
+}
+
+async function runClients(total: number, port: () => number, fx: RelayFixture, maxAttempts: number, backoffMs: number): Promise<LedgerEntry[]> {
+  const ledger: LedgerEntry[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: WORKERS }, async () => {
+      let client = pooledClient(port(), fx.ca.caCert, USER, PASSWORD);
+      while (next < total) {
+        const id = `m${++next}`;
+        const e = await sendWithRetries(
+          {
+            send: async (x) => {
+              const r = await client.send(x);
+              if (!r.ok && r.code === undefined) {
+                client.close(); // connection-level failure: start a fresh session
+                client = pooledClient(port(), fx.ca.caCert, USER, PASSWORD);
+              }
+              return r;
+            },
+            close: () => client.close(),
+          },
+          id,
+          maxAttempts,
+          backoffMs,
+        );
+        ledger.push(e);
+      }
+      client.close();
+    }),
+  );
+  return ledger;
+}
+
+describe('delivery accounting under faults', () => {
+  soakTest(`upstream failures: ${N_UPSTREAM} messages while the upstream answers 4xx/5xx, drops, hangs, is killed and restarted, or is slow`, async () => {
+    const fx = await createRelayFixture();
+    cleanups.push(() => fx.cleanup());
+    const proxy = await startFaultProxy(fx.upstream.port);
+    cleanups.push(() => proxy.close());
+    fx.config.upstream.port = proxy.port;
+    fx.config.upstream.timeoutMs = 4000;
+    saveConfig(fx);
+    const relay = await startRelayProcess(fx);
+    cleanups.push(async () => {
+      relay.child.kill('SIGKILL');
+      await relay.exited;
+    });
+    const faults: Record<string, number> = {};
+    let stop = false;
+    const chaos = (async () => {
+      while (!stop) {
+        const x = Math.random();
+        let mode: FailMode = 'none';
+        proxy.mode = 'pass';
+        fx.upstream.delayMs = 0;
+        let fault = 'none';
+        if (x < 0.1) (mode = 'temp'), (fault = '4xx');
+        else if (x < 0.15) (mode = 'perm'), (fault = '5xx');
+        else if (x < 0.2) (mode = 'close-mid-data'), (fault = 'drop-mid-data');
+        else if (x < 0.22) (mode = 'hang'), (fault = 'hang');
+        else if (x < 0.32) {
+          proxy.mode = 'down';
+          proxy.cutAll();
+          fault = 'killed+restarted';
+        } else if (x < 0.44) {
+          proxy.mode = 'slow';
+          proxy.slowMs = 50 + Math.floor(Math.random() * 400);
+          fx.upstream.delayMs = Math.floor(Math.random() * 800);
+          fault = 'slow';
+        }
+        fx.upstream.fail = mode;
+        faults[fault] = (faults[fault] ?? 0) + 1;
+        await sleep(fault === 'none' ? 400 + Math.random() * 800 : 200 + Math.random() * 800);
+      }
+      fx.upstream.fail = 'none';
+      proxy.mode = 'pass';
+      fx.upstream.delayMs = 0;
+    })();
+    const t0 = Date.now();
+    const ledger = await runClients(N_UPSTREAM, () => relay.ports.submission, fx, 30, 100);
+    stop = true;
+    await chaos;
+    await sleep(1000);
+    const r = account(ledger, fx.upstream.messages);
+    process.stdout.write(summary('upstream-failures', r, ` seconds=${Math.round((Date.now() - t0) / 1000)} faults=${JSON.stringify(faults)} relay-alive=${relay.child.exitCode === null}`));
+    expect(relay.child.exitCode).toBeNull();
+    expect(r.lost).toEqual([]);
+    expect(r.unexplainedDuplicates).toEqual([]);
+    expect(r.deliveredRefused).toEqual([]);
+    expect(r.sinkUnknown).toBe(0);
+    expect(r.acked).toBeGreaterThan(N_UPSTREAM * 0.8);
+  });
+
+  soakTest(`relay kill -9 mid-transaction, repeatedly: ${N_KILL} messages`, async () => {
+    const fx = await createRelayFixture();
+    cleanups.push(() => fx.cleanup());
+    for (const l of fx.config.listeners) l.port = await getFreePort();
+    saveConfig(fx);
+    fx.upstream.delayMs = 20; // a transaction takes long enough to be cut in the middle
+    let relay: RelayProcess = await startRelayProcess(fx);
+    cleanups.push(async () => {
+      relay.child.kill('SIGKILL');
+      await relay.exited;
+    });
+    let kills = 0;
+    let stop = false;
+    const killer = (async () => {
+      while (!stop) {
+        await sleep(1000 + Math.random() * 2000);
+        if (stop) break;
+        relay.child.kill('SIGKILL');
+        await relay.exited;
+        kills++;
+        await sleep(Math.random() * 500);
+        relay = await startRelayProcess(fx);
+      }
+    })();
+    const t0 = Date.now();
+    const ledger = await runClients(N_KILL, () => fx.config.listeners[0]!.port, fx, 60, 100);
+    stop = true;
+    await killer;
+    await sleep(500);
+    const r = account(ledger, fx.upstream.messages);
+    process.stdout.write(summary('relay-kill-9', r, ` kills=${kills} seconds=${Math.round((Date.now() - t0) / 1000)}`));
+    expect(kills).toBeGreaterThan(3);
+    expect(r.lost).toEqual([]);
+    expect(r.unexplainedDuplicates).toEqual([]);
+    expect(r.gaveUp).toBe(0);
+    expect(r.acked).toBe(N_KILL);
+  });
+
+  soakTest('slowloris and connection floods within maxConnections: legitimate clients are still served', async () => {
+    const fx = await createRelayFixture((c) => {
+      c.limits.maxConnections = 150;
+      c.limits.socketTimeoutMs = 60_000;
+    });
+    cleanups.push(() => fx.cleanup());
+    const relay = await startRelayProcess(fx);
+    cleanups.push(async () => {
+      relay.child.kill('SIGKILL');
+      await relay.exited;
+    });
+    const port = relay.ports.submission;
+    let stop = false;
+    // Slowloris: 80 sessions that dribble one byte every 2 s and never finish a command.
+    const loris: net.Socket[] = [];
+    for (let i = 0; i < 80; i++) {
+      const s = net.connect(port, '127.0.0.1');
+      s.on('error', () => undefined);
+      loris.push(s);
+    }
+    const dribble = setInterval(() => loris.forEach((s) => !s.destroyed && s.write('X')), 2000);
+    // Flood: 30 parallel connect/close loops (each connection lives a few ms).
+    let floodConnections = 0;
+    const flood = Promise.all(
+      Array.from({ length: 30 }, async () => {
+        while (!stop) {
+          await new Promise<void>((resolve) => {
+            const s = net.connect(port, '127.0.0.1', () => {
+              floodConnections++;
+              s.destroy();
+              resolve();
+            });
+            s.on('error', () => resolve());
+          });
+        }
+      }),
+    );
+    const DURATION = 60_000;
+    const t0 = Date.now();
+    const ledger: LedgerEntry[] = [];
+    let n = 0;
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        const client = pooledClient(port, fx.ca.caCert, USER, PASSWORD);
+        while (Date.now() - t0 < DURATION) ledger.push(await sendWithRetries(client, `legit${++n}`, 1, 0));
+        client.close();
+      }),
+    );
+    stop = true;
+    await flood;
+    clearInterval(dribble);
+    const lorisAlive = loris.filter((s) => !s.destroyed).length;
+    loris.forEach((s) => s.destroy());
+    const r = account(ledger, fx.upstream.messages);
+    process.stdout.write(summary('slowloris+flood', r, ` flood-connections=${floodConnections} slowloris-still-open=${lorisAlive}/80 seconds=${Math.round((Date.now() - t0) / 1000)}`));
+    expect(r.acked).toBe(r.messages); // every legit message, first try
+    expect(r.lost).toEqual([]);
+    expect(relay.child.exitCode).toBeNull();
+  });
+});
