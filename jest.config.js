@@ -1,7 +1,7 @@
 // ESM + ts-jest, as recorded in ../shared/toolchain-notes.md. Type checking is
 // done once by `tsc -p tsconfig.test.json` in scripts/test.mjs, so ts-jest only
-// transpiles (isolatedModules) and the suite stays fast on two cores.
-const tsJest = ['ts-jest', { useESM: true, tsconfig: 'tsconfig.test.json', isolatedModules: true }];
+// transpiles (isolatedModules, set in tsconfig.test.json) and the suite stays fast on two cores.
+const tsJest = ['ts-jest', { useESM: true, tsconfig: 'tsconfig.test.json' }];
 const common = {
   extensionsToTreatAsEsm: ['.ts'],
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },

@@ -116,6 +116,7 @@ for (const r of results) {
 }
 const outDir = path.join(root, 'bench', 'results');
 fs.mkdirSync(outDir, { recursive: true });
-const outFile = path.join(outDir, `${started.toISOString().slice(0, 10)}.md`);
+// A partial run (--only) gets its own file, so it never replaces a complete run's table.
+const outFile = path.join(outDir, `${started.toISOString().slice(0, 10)}${only.length > 0 ? `-${only.join('-')}` : ''}.md`);
 fs.writeFileSync(outFile, lines.join('\n'));
 process.stdout.write(`${lines.join('\n')}\nbench: wrote ${path.relative(root, outFile)}\n`);
