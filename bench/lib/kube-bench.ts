@@ -43,7 +43,24 @@ export async function startBenchCluster(): Promise<BenchCluster> {
     .filter((d): d is KubeObject => d !== null);
   for (const doc of docs) await applyObject(admin, doc, { fieldManager: 'bench', force: true });
   const operatorKubeconfig = await serviceAccountKubeconfig(cp, OPERATOR_NAMESPACE, OPERATOR_SA, { expirationSeconds: 7200 });
-  return { cp, admin, operatorKubeconfig, stop: () => cp.stop() };
+  live.add(cp);
+  return {
+    cp,
+    admin,
+    operatorKubeconfig,
+    stop: async () => {
+      live.delete(cp);
+      await cp.stop();
+    },
+  };
+}
+
+// Interrupted (Ctrl-C, timeout): stop the control planes so their temp dirs go too.
+const live = new Set<ControlPlane>();
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    void Promise.allSettled([...live].map((cp) => cp.stop())).then(() => process.exit(130));
+  });
 }
 
 export async function createNamespace(kc: KubeConfig, name: string): Promise<void> {

@@ -18,6 +18,8 @@ export interface SendOptions {
   to?: string[];
   raw?: string;
   servername?: string;
+  /** Source address, e.g. 127.0.0.2: another client IP on loopback (per-IP limits). */
+  localAddress?: string;
 }
 
 export async function sendWithNodemailer(o: SendOptions): Promise<{ ok: boolean; response?: string; code?: number; error?: string }> {
@@ -28,6 +30,7 @@ export async function sendWithNodemailer(o: SendOptions): Promise<{ ok: boolean;
     requireTLS: o.implicit !== true,
     auth: o.user ? { user: o.user, pass: o.pass ?? '' } : undefined,
     tls: { ca: o.ca, servername: o.servername ?? 'relay.test.example' },
+    ...(o.localAddress ? { localAddress: o.localAddress } : {}),
     connectionTimeout: 5000,
     greetingTimeout: 5000,
     socketTimeout: 15000,
