@@ -10,7 +10,6 @@
 import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { benchArgs, check, emit, log, sleep, type Row } from './lib/result.js';
 import { runLoad, type LoadResult } from './lib/smtp-client.js';
@@ -30,11 +29,10 @@ interface SideResult {
   cpuPer1000: number;
 }
 
-const NO_GREETING_DELAY = path.join(path.dirname(fileURLToPath(import.meta.url)), 'lib', 'no-greeting-delay.mjs');
 
-async function measure(kind: 'ours' | 'postfix' | 'ours-nodelay', pki: Pki, sink: Sink, c: number, resume: boolean): Promise<SideResult> {
+async function measure(kind: 'ours' | 'postfix', pki: Pki, sink: Sink, c: number, resume: boolean): Promise<SideResult> {
   const target =
-    kind === 'postfix' ? await startPostfix(pki, sink.port, c) : await startOurRelay(pki, sink.port, c, 'relay', kind === 'ours-nodelay' ? NO_GREETING_DELAY : undefined);
+    kind === 'postfix' ? await startPostfix(pki, sink.port, c) : await startOurRelay(pki, sink.port, c, 'relay');
   try {
     const port = 'submissionPort' in target ? target.submissionPort : target.port;
     const base = { host: '127.0.0.1', port, mode: 'starttls' as const, ca: pki.ca.caCert, servername: RELAY_HOST, user: SUBMIT_USER, pass: SUBMIT_PASS, from: 'app@example.com', to: 'rcpt@dest.example' };
@@ -137,13 +135,6 @@ try {
     const on = await measure(side, pki, sink, c, true);
     const off = await measure(side, pki, sink, c, false);
     rows.push({ metric: `C=${c}: ${side === 'ours' ? 'ours' : 'Postfix'} msgs/s, TLS resumption on / off`, value: `${round(on.e2eRate)} / ${round(off.e2eRate)}`, note: `${on.load.resumed} of ${on.load.ok} sessions resumed; CPU ${round(on.cpuPer1000)} / ${round(off.cpuPer1000)} s per 1000 msgs` });
-  }
-  // Experiment: the same relay without smtp-server's fixed 100 ms pre-greeting wait.
-  // Paired with a fresh Postfix measurement right after it, so the ratio is comparable.
-  for (const c of CONNECTIONS) {
-    const x = await measure('ours-nodelay', pki, sink, c, false);
-    const pf = await measure('postfix', pki, sink, c, false);
-    rows.push({ metric: `C=${c}: ours without smtp-server's 100 ms pre-greeting wait (experiment) / Postfix`, value: round(x.e2eRate / pf.e2eRate), note: `${round(x.e2eRate)} vs ${round(pf.e2eRate)} msgs/s; ours p50 ${round(percentile(x.load.latenciesMs, 50))} ms, p99 ${round(percentile(x.load.latenciesMs, 99))} ms, CPU ${round(x.cpuPer1000)} s/1000 msgs; preload bench/lib/no-greeting-delay.mjs` });
   }
   const relay = await startOurRelay(pki, sink.port, 4, 'stime-relay');
   try {

@@ -79,7 +79,7 @@ export interface Relay {
 }
 
 /** Our relay as a real process; plaintext password files (as Postfix's sasldb) so AUTH costs the same. */
-export async function startOurRelay(pki: Pki, sinkPort: number, poolSize: number, name = 'relay', preload?: string): Promise<Relay> {
+export async function startOurRelay(pki: Pki, sinkPort: number, poolSize: number, name = 'relay'): Promise<Relay> {
   const root = path.join(pki.root, `${name}-${Date.now()}`);
   const dirs = { tls: path.join(root, 'tls'), users: path.join(root, 'users'), creds: path.join(root, 'creds'), upstreamCa: path.join(root, 'upstream-ca') };
   writeAtomicDir(dirs.tls, { 'tls.crt': pki.relayLeaf.cert, 'tls.key': pki.relayLeaf.key });
@@ -101,18 +101,7 @@ export async function startOurRelay(pki: Pki, sinkPort: number, poolSize: number
   };
   const configPath = path.join(root, 'relay.json');
   fs.writeFileSync(configPath, JSON.stringify(config, null, 2));
-  // The fixture spawns with process.env: a preload (experiments only) goes in through NODE_OPTIONS.
-  const savedOptions = process.env.NODE_OPTIONS;
-  if (preload) process.env.NODE_OPTIONS = `${savedOptions ?? ''} --import=${preload}`.trim();
-  let proc: RelayProcess;
-  try {
-    proc = await startRelayProcess({ configPath } as RelayFixture);
-  } finally {
-    if (preload) {
-      if (savedOptions === undefined) delete process.env.NODE_OPTIONS;
-      else process.env.NODE_OPTIONS = savedOptions;
-    }
-  }
+  const proc = await startRelayProcess({ configPath } as RelayFixture);
   proc.child.stdout?.removeAllListeners('data');
   proc.child.stdout?.resume();
   const pid = proc.child.pid!;

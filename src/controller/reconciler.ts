@@ -2,12 +2,14 @@
 // check what the relay references, server-side apply the desired children,
 // prune what is no longer desired, and write the status only when it changed.
 // The same call serves create, update, resync and restart.
+import { createHash } from 'node:crypto';
 import type { Condition, SmtpRelay, SmtpRelayStatus } from '../api/types.js';
 import { ConditionType } from '../api/types.js';
 import type { Logger } from '../common/logger.js';
 import type { KubeObject, ReconcileResult } from '../kube/types.js';
 import { desiredChildren, names, parseDuration, referencedSecrets, replicas, type BuildContext } from './builders/index.js';
 import { conditionTransitions } from './conditions.js';
+import { coversDesired } from './covers-desired.js';
 import { Reason } from './reasons.js';
 import { computeStatus, type CertificateObservation, type DeploymentObservation, type ProbeObservation, type Problem, type TlsSecretFacts } from './status.js';
 import { probeTargets, statusWriteDecision, tlsHealthEvents, type TlsHealthInput, type TlsHealthView } from './tls-health/index.js';
@@ -71,6 +73,9 @@ function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** What applying one child came to: the stored object, a problem to report, a transient error, or nothing to do. */
+type ChildOutcome = { applied?: KubeObject; problem?: Problem; error?: unknown };
+
 const STALLED_RETRY_BASE_MS = 5_000;
 const STALLED_RETRY_MAX_MS = 5 * 60_000;
 
@@ -78,6 +83,13 @@ export class Reconciler {
   private readonly stalledAttempts = new Map<string, number>();
   /** The status we last wrote per key, and the resourceVersion of the relay it was computed from (the cache may lag our own write). */
   private readonly written = new Map<string, { fromResourceVersion: string | undefined; status: SmtpRelayStatus }>();
+  /**
+   * Per relay key, per child "Kind/name": "<child uid>:<digest of what we applied>".
+   * A skip needs both: the stored child covers desired (restores hand edits) and
+   * desired is what we last applied to that very object (so a field we stopped
+   * sending is still removed by an apply). Empty after a restart: one apply each.
+   */
+  private readonly appliedDigests = new Map<string, Map<string, string>>();
   private readonly now: () => Date;
   private readonly maxRequeueMs: number;
 
@@ -95,6 +107,7 @@ export class Reconciler {
       // Gone: owner references let the garbage collector remove the children.
       this.stalledAttempts.delete(key);
       this.written.delete(key);
+      this.appliedDigests.delete(key);
       return {};
     }
     const log = this.opts.logger.child({ namespace, name });
@@ -107,25 +120,7 @@ export class Reconciler {
 
     const ctx: BuildContext = { defaultImage: this.opts.defaultImage, secretVersions: refs.versions };
     const desired = desiredChildren(relay, ctx);
-    const applied = new Map<string, KubeObject>();
-    for (const child of specInvalid ? [] : desired) {
-      if (child.kind === 'Certificate' && !certManager) continue;
-      // While a human must fix something, keep the running pods as they are:
-      // a rollout now would only produce pods that cannot start.
-      if (child.kind === 'Deployment' && problems.length > 0 && cluster.cachedChild('Deployment', namespace, child.metadata.name)) continue;
-      try {
-        const foreign = await this.foreignObject(relay, child);
-        if (foreign) {
-          problems.push(foreign);
-          continue;
-        }
-        applied.set(`${child.kind}/${child.metadata.name}`, await cluster.apply(child));
-      } catch (err) {
-        const problem = this.classifyApplyError(child, err);
-        if (!problem) throw err;
-        problems.push(problem);
-      }
-    }
+    const applied = await this.applyChildren(key, relay, specInvalid ? [] : desired, problems, certManager);
     if (!specInvalid) await this.prune(relay, desired, log);
 
     // The apply responses are fresher than the caches (they carry the new generation).
@@ -153,11 +148,64 @@ export class Reconciler {
       await cluster.applyStatus(relay, status);
       this.written.set(key, { fromResourceVersion: relay.metadata.resourceVersion, status });
       this.opts.onStatusWrite?.(relay, decision.why);
-      await this.recordTransitions(relay, stored, status, log);
+      this.recordTransitions(relay, stored, status, log);
       if (decision.why === 'changed') log.info('status updated', { ready: readyOf(status), reason: status.conditions?.[0]?.reason, tlsHealth: status.tlsHealth, observedGeneration: status.observedGeneration });
     }
     this.opts.onStatus?.(relay, status, { desired: replicas(relay), available: deploymentObs?.availableReplicas ?? 0 });
     return { requeueAfterMs: this.nextRun(key, relay, problems, refs.tls, nextProbeInMs) };
+  }
+
+  /**
+   * Server-side applies the desired children, skipping those whose stored copy
+   * already holds what we would send. Independent children are applied
+   * concurrently, in two waves: everything before the Deployment, then the
+   * Deployment and the rest, so a problem with an earlier child still holds the
+   * Deployment back. Returns the apply responses (fresher than the caches); adds
+   * problems for failures no retry fixes; throws the first transient failure.
+   */
+  private async applyChildren(key: string, relay: SmtpRelay, desired: KubeObject[], problems: Problem[], certManager: boolean): Promise<Map<string, KubeObject>> {
+    let digests = this.appliedDigests.get(key);
+    if (!digests) this.appliedDigests.set(key, (digests = new Map()));
+    const split = desired.findIndex((c) => c.kind === 'Deployment');
+    const waves = split > 0 ? [desired.slice(0, split), desired.slice(split)] : [desired];
+    const applied = new Map<string, KubeObject>();
+    for (const wave of waves) {
+      // Decided before the wave: the Deployment hold depends on the problems found so far.
+      const hasProblems = problems.length > 0;
+      const outcomes = await Promise.all(wave.map((child) => this.applyChild(relay, child, digests, hasProblems, certManager)));
+      let transient: ChildOutcome | undefined;
+      outcomes.forEach((o, i) => {
+        const child = wave[i]!;
+        if (o.applied) applied.set(`${child.kind}/${child.metadata.name}`, o.applied);
+        if (o.problem) problems.push(o.problem);
+        if ('error' in o) transient ??= o;
+      });
+      if (transient) throw transient.error;
+    }
+    return applied;
+  }
+
+  /** One child: held, foreign, already as desired (no request), or applied. Never rejects. */
+  private async applyChild(relay: SmtpRelay, child: KubeObject, digests: Map<string, string>, hasProblems: boolean, certManager: boolean): Promise<ChildOutcome> {
+    const { cluster } = this.opts;
+    if (child.kind === 'Certificate' && !certManager) return {};
+    const cached = cluster.cachedChild(child.kind, relay.metadata.namespace, child.metadata.name);
+    // While a human must fix something, keep the running pods as they are:
+    // a rollout now would only produce pods that cannot start.
+    if (child.kind === 'Deployment' && hasProblems && cached) return {};
+    try {
+      const foreign = await this.foreignObject(relay, child);
+      if (foreign) return { problem: foreign };
+      const childKey = `${child.kind}/${child.metadata.name}`;
+      const digest = digestOf(child);
+      if (cached && digests.get(childKey) === `${cached.metadata.uid}:${digest}` && coversDesired(cached, child)) return {};
+      const stored = await cluster.apply(child);
+      digests.set(childKey, `${stored.metadata?.uid}:${digest}`);
+      return { applied: stored };
+    } catch (err) {
+      const problem = this.classifyApplyError(child, err);
+      return problem ? { problem } : { error: err };
+    }
   }
 
   /** Whether this relay is probed at all: --tls-probe, a scheduler, healthCheck.enabled, replicas. */
@@ -302,19 +350,20 @@ export class Reconciler {
     }
   }
 
-  private async recordTransitions(relay: SmtpRelay, before: SmtpRelayStatus | undefined, after: SmtpRelayStatus, log: Logger): Promise<void> {
+  private recordTransitions(relay: SmtpRelay, before: SmtpRelayStatus | undefined, after: SmtpRelayStatus, log: Logger): void {
     const events: { type: 'Normal' | 'Warning'; reason: string; message: string }[] = [];
     for (const t of conditionTransitions(before?.conditions, after.conditions ?? [])) {
       const event = eventFor(t.type, t.from, t.to);
       if (event) events.push({ type: event.type, reason: t.to.reason, message: t.to.message });
     }
     events.push(...tlsHealthEvents(before, after));
+    // Events are best effort and not awaited: a reconcile never waits for, or fails on, one.
+    const warn = (err: unknown) => log.warn('could not record event', { error: errorMessage(err) });
     for (const e of events) {
       try {
-        await this.opts.cluster.event(relay, e.type, e.reason, e.message);
+        this.opts.cluster.event(relay, e.type, e.reason, e.message).catch(warn);
       } catch (err) {
-        // Events are best effort: never fail a reconcile for one.
-        log.warn('could not record event', { error: errorMessage(err) });
+        warn(err);
       }
     }
   }
@@ -341,6 +390,11 @@ export class Reconciler {
     if (nextProbeInMs !== undefined) candidates.push(nextProbeInMs);
     return Math.max(1000, Math.min(...candidates));
   }
+}
+
+/** A short fingerprint of a child as we would apply it (builders emit keys in a stable order). */
+function digestOf(child: KubeObject): string {
+  return createHash('sha256').update(JSON.stringify(child)).digest('base64');
 }
 
 function describeRole(role: string): string {

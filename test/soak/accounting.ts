@@ -58,9 +58,9 @@ export function pooledClient(port: number, ca: string, user: string, pass: strin
 }
 
 /** Sends `id` until a 250, a 5xx, or maxAttempts; 4xx and network errors are retried. */
-export async function sendWithRetries(client: Client, id: string, maxAttempts: number, backoffMs: number): Promise<LedgerEntry> {
+export async function sendWithRetries(client: Client, id: string, maxAttempts: number, backoffMs: number, stopped: () => boolean = () => false): Promise<LedgerEntry> {
   const attempts: Attempt[] = [];
-  for (let i = 0; i < maxAttempts; i++) {
+  for (let i = 0; i < maxAttempts && !stopped(); i++) {
     const r = await client.send(id);
     attempts.push({ code: r.code, error: r.ok ? undefined : r.error?.slice(0, 120) });
     if (r.ok) return { id, attempts, outcome: 'acked' };

@@ -30,13 +30,21 @@ function saveConfig(fx: RelayFixture): void {
   fs.writeFileSync(fx.configPath, JSON.stringify(fx.config, null, 2));
 }
 
-async function runClients(total: number, port: () => number, fx: RelayFixture, maxAttempts: number, backoffMs: number): Promise<LedgerEntry[]> {
+/** Progress watchdog: no 250 for this long means the relay is wedged, not slow. */
+const STALL_MS = 90_000;
+
+async function runClients(total: number, port: () => number, fx: RelayFixture, maxAttempts: number, backoffMs: number): Promise<{ ledger: LedgerEntry[]; stalled: boolean }> {
   const ledger: LedgerEntry[] = [];
   let next = 0;
+  let lastAck = Date.now();
+  let stalled = false;
+  const watchdog = setInterval(() => {
+    if (Date.now() - lastAck > STALL_MS) stalled = true;
+  }, 1000);
   await Promise.all(
     Array.from({ length: WORKERS }, async () => {
       let client = pooledClient(port(), fx.ca.caCert, USER, PASSWORD);
-      while (next < total) {
+      while (next < total && !stalled) {
         const id = `m${++next}`;
         const e = await sendWithRetries(
           {
@@ -53,13 +61,16 @@ async function runClients(total: number, port: () => number, fx: RelayFixture, m
           id,
           maxAttempts,
           backoffMs,
+          () => stalled,
         );
+        if (e.outcome === 'acked') lastAck = Date.now();
         ledger.push(e);
       }
       client.close();
     }),
   );
-  return ledger;
+  clearInterval(watchdog);
+  return { ledger, stalled };
 }
 
 describe('delivery accounting under faults', () => {
@@ -108,13 +119,14 @@ describe('delivery accounting under faults', () => {
       fx.upstream.delayMs = 0;
     })();
     const t0 = Date.now();
-    const ledger = await runClients(N_UPSTREAM, () => relay.ports.submission, fx, 30, 100);
+    const { ledger, stalled } = await runClients(N_UPSTREAM, () => relay.ports.submission, fx, 30, 100);
     stop = true;
     await chaos;
     await sleep(1000);
     const r = account(ledger, fx.upstream.messages);
-    process.stdout.write(summary('upstream-failures', r, ` seconds=${Math.round((Date.now() - t0) / 1000)} faults=${JSON.stringify(faults)} relay-alive=${relay.child.exitCode === null}`));
+    process.stdout.write(summary('upstream-failures', r, ` seconds=${Math.round((Date.now() - t0) / 1000)} faults=${JSON.stringify(faults)} relay-alive=${relay.child.exitCode === null} stalled=${stalled}`));
     expect(relay.child.exitCode).toBeNull();
+    expect({ stalledFor: stalled ? `no 250 for ${STALL_MS / 1000} s: the relay stopped delivering` : 'never' }).toEqual({ stalledFor: 'never' });
     expect(r.lost).toEqual([]);
     expect(r.unexplainedDuplicates).toEqual([]);
     expect(r.deliveredRefused).toEqual([]);
@@ -147,12 +159,13 @@ describe('delivery accounting under faults', () => {
       }
     })();
     const t0 = Date.now();
-    const ledger = await runClients(N_KILL, () => fx.config.listeners[0]!.port, fx, 60, 100);
+    const { ledger, stalled } = await runClients(N_KILL, () => fx.config.listeners[0]!.port, fx, 60, 100);
     stop = true;
     await killer;
     await sleep(500);
     const r = account(ledger, fx.upstream.messages);
-    process.stdout.write(summary('relay-kill-9', r, ` kills=${kills} seconds=${Math.round((Date.now() - t0) / 1000)}`));
+    process.stdout.write(summary('relay-kill-9', r, ` kills=${kills} seconds=${Math.round((Date.now() - t0) / 1000)} stalled=${stalled}`));
+    expect(stalled).toBe(false);
     expect(kills).toBeGreaterThan(3);
     expect(r.lost).toEqual([]);
     expect(r.unexplainedDuplicates).toEqual([]);

@@ -71,6 +71,23 @@ describe('informer (shared control plane)', () => {
     }
   }, T);
 
+  test('cached objects leave out metadata.managedFields (from the list and from the watch) unless asked to keep them', async () => {
+    await applyObject(kc, configMap(ns.name, 'mf-listed', { a: '1' }, { labels: { 'mf-test': 'yes' } }), FM);
+    const opts = { apiVersion: 'v1', kind: 'ConfigMap', plural: 'configmaps', namespace: ns.name, labelSelector: 'mf-test=yes' };
+    const stripped = track(createInformer(kc, opts));
+    const kept = track(createInformer(kc, { ...opts, stripManagedFields: false }));
+    await Promise.all([stripped.start(), kept.start()]);
+    await applyObject(kc, configMap(ns.name, 'mf-watched', { a: '1' }, { labels: { 'mf-test': 'yes' } }), FM);
+    await waitFor(() => stripped.get(ns.name, 'mf-watched') && kept.get(ns.name, 'mf-watched'), { description: 'mf-watched in both caches' });
+    for (const name of ['mf-listed', 'mf-watched']) {
+      const obj = stripped.get(ns.name, name)!;
+      expect(obj.metadata).not.toHaveProperty('managedFields');
+      expect(obj.metadata.resourceVersion).toBeTruthy();
+      expect(obj.metadata.labels).toEqual({ 'mf-test': 'yes' });
+      expect(kept.get(ns.name, name)!.metadata.managedFields).toContainEqual(expect.objectContaining({ manager: FM.fieldManager }));
+    }
+  }, T);
+
   test('an index maps a referenced name to the objects that reference it; owner keys map children', async () => {
     const inf = track(createInformer(kc, { apiVersion: 'v1', kind: 'ConfigMap', plural: 'configmaps', namespace: ns.name, labelSelector: 'idx-test=yes' }));
     const bySecret = createIndex(inf, 'secret', (o) => {
