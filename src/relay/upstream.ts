@@ -96,6 +96,34 @@ export interface UpstreamOptions {
   credentials?: UpstreamCredentials;
 }
 
+/**
+ * Runs one step of nodemailer's connection (connect, login) and settles on every way it
+ * can end. nodemailer calls connect()'s callback only on success: a socket error, a close
+ * or a timeout before the greeting is only emitted as an event. Waiting on the callback
+ * alone leaked the pool slot, and after poolSize such failures every later message waited
+ * forever (found by the upstream-failure soak).
+ */
+function settleStep(conn: SMTPConnection, start: (cb: (err?: Error) => void) => void, timeoutMs: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let settled = false;
+    const settle = (err?: Error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      conn.removeListener('error', onError);
+      conn.removeListener('end', onEnd);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onError = (err: Error) => settle(err);
+    const onEnd = () => settle(Object.assign(new Error('upstream closed the connection'), { code: 'ECONNECTION' }));
+    const timer = setTimeout(() => settle(Object.assign(new Error('upstream did not answer in time'), { code: 'ETIMEDOUT' })), timeoutMs);
+    conn.on('error', onError);
+    conn.on('end', onEnd);
+    start(settle);
+  });
+}
+
 export class UpstreamPool {
   private idle: PooledConnection[] = [];
   private open = 0;
@@ -144,10 +172,19 @@ export class UpstreamPool {
     const pooled: PooledConnection = { conn, alive: true, lastUsed: Date.now() };
     conn.on('error', () => (pooled.alive = false));
     conn.on('end', () => (pooled.alive = false));
-    await new Promise<void>((resolve, reject) => conn.connect((err) => (err ? reject(err) : resolve())));
-    const creds = this.credentials;
-    if (creds) {
-      await new Promise<void>((resolve, reject) => conn.login({ user: creds.user, pass: creds.pass }, (err) => (err ? reject(err) : resolve())));
+    const stepTimeoutMs = 2 * (this.opts.config.connectTimeoutMs ?? 10_000);
+    try {
+      await settleStep(conn, (cb) => conn.connect(() => cb()), stepTimeoutMs);
+      const creds = this.credentials;
+      if (creds) await settleStep(conn, (cb) => conn.login({ user: creds.user, pass: creds.pass }, (err) => cb(err ?? undefined)), stepTimeoutMs);
+    } catch (err) {
+      pooled.alive = false;
+      try {
+        conn.close();
+      } catch {
+        // already closed
+      }
+      throw err;
     }
     return pooled;
   }
