@@ -158,16 +158,18 @@ export class Reconciler {
   /**
    * Server-side applies the desired children, skipping those whose stored copy
    * already holds what we would send. Independent children are applied
-   * concurrently, in two waves: everything before the Deployment, then the
-   * Deployment and the rest, so a problem with an earlier child still holds the
-   * Deployment back. Returns the apply responses (fresher than the caches); adds
+   * concurrently; when the Deployment exists, in two waves (everything before
+   * the Deployment, then the Deployment and the rest), so a problem with an
+   * earlier child still holds the running Deployment back. Returns the apply responses (fresher than the caches); adds
    * problems for failures no retry fixes; throws the first transient failure.
    */
   private async applyChildren(key: string, relay: SmtpRelay, desired: KubeObject[], problems: Problem[], certManager: boolean): Promise<Map<string, KubeObject>> {
     let digests = this.appliedDigests.get(key);
     if (!digests) this.appliedDigests.set(key, (digests = new Map()));
     const split = desired.findIndex((c) => c.kind === 'Deployment');
-    const waves = split > 0 ? [desired.slice(0, split), desired.slice(split)] : [desired];
+    // Only an existing Deployment is ever held back, so one to create goes in the same wave as the rest.
+    const deploymentExists = split > 0 && this.opts.cluster.cachedChild('Deployment', relay.metadata.namespace, desired[split]!.metadata.name) !== undefined;
+    const waves = deploymentExists ? [desired.slice(0, split), desired.slice(split)] : [desired];
     const applied = new Map<string, KubeObject>();
     for (const wave of waves) {
       // Decided before the wave: the Deployment hold depends on the problems found so far.

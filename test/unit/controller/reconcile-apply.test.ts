@@ -10,7 +10,7 @@ import { SecretFactsCache } from '../../../src/controller/tls-secret.js';
 import type { KubeObject } from '../../../src/kube/types.js';
 import { relay as relayFixture } from './fixtures.js';
 
-function world(opts: { issuerMissing?: boolean } = {}) {
+function world(opts: { issuerMissing?: boolean; applyGate?: Promise<void>; failKind?: { kind: string; code: number } } = {}) {
   const relay: SmtpRelay = { ...relayFixture(), metadata: { ...relayFixture().metadata, resourceVersion: '1' } };
   const store = new Map<string, KubeObject>();
   const applies: string[] = [];
@@ -24,6 +24,8 @@ function world(opts: { issuerMissing?: boolean } = {}) {
     getLive: async () => undefined,
     apply: async (obj) => {
       applies.push(`${obj.kind}/${obj.metadata.name}`);
+      await opts.applyGate;
+      if (opts.failKind?.kind === obj.kind) throw Object.assign(new Error(`${obj.kind} refused`), { code: opts.failKind.code });
       const key = `${obj.kind}/${obj.metadata.name}`;
       const prev = store.get(key);
       // What the API server adds: identity, and a defaulted field nobody sent.
@@ -86,6 +88,29 @@ describe('reconciler child writes', () => {
     w.applies.length = 0;
     await w.reconcile();
     expect(w.applies).toEqual([]);
+  });
+
+  test('children to create are applied concurrently', async () => {
+    let open!: () => void;
+    const w = world({ applyGate: new Promise<void>((r) => (open = r)) });
+    const done = w.reconcile();
+    // Every apply has started while none has finished.
+    for (let i = 0; i < 50 && w.applies.length < 4; i++) await Promise.resolve();
+    expect(w.applies).toHaveLength(4);
+    open();
+    await done;
+  });
+
+  test('an existing Deployment is held back when an earlier child cannot be applied', async () => {
+    const w = world();
+    await w.reconcile();
+    const failing = world({ failKind: { kind: 'ConfigMap', code: 403 } });
+    for (const [k, v] of w.store) failing.store.set(k, v);
+    failing.store.get('ConfigMap/mail-config')!.data = { other: 'content' };
+    (failing.store.get('Deployment/mail')!.spec as { replicas: number }).replicas = 7;
+    // A restarted operator: it applies what came before the Deployment, then holds the Deployment.
+    await failing.reconcile();
+    expect(failing.applies.sort()).toEqual(['Certificate/mail', 'ConfigMap/mail-config', 'Service/mail']);
   });
 
   test('events are recorded without the reconcile waiting for them', async () => {
