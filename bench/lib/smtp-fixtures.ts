@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { RelayConfig } from '../../src/common/relay-config.js';
 import { repoRoot } from '../../test/helpers/cli.js';
 import { createTestCa, writeAtomicDir, type Leaf, type TestCa } from '../../test/helpers/smtp/certs.js';
+import { startPrivatePostfix } from '../../test/helpers/smtp/private-postfix.js';
 import { startRelayProcess, type RelayFixture, type RelayProcess } from '../../test/helpers/smtp/relay-fixture.js';
 import { cpuSeconds } from './proc.js';
 
@@ -137,15 +138,6 @@ export interface Postfix {
   stop(): Promise<void>;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function childrenOf(ppid: number): number[] {
   const out: number[] = [];
   for (const e of fs.readdirSync('/proc')) {
@@ -168,32 +160,42 @@ function childrenOf(ppid: number): number[] {
  */
 export async function startPostfix(pki: Pki, sinkPort: number, concurrency: number): Promise<Postfix> {
   const root = path.join(pki.root, `postfix-${Date.now()}`);
-  const d = { conf: path.join(root, 'conf'), queue: path.join(root, 'queue'), data: path.join(root, 'data'), sasl: path.join(root, 'sasl') };
-  for (const x of Object.values(d)) fs.mkdirSync(x, { recursive: true });
-  fs.chmodSync(root, 0o755);
-  fs.writeFileSync(path.join(root, 'cert.pem'), pki.relayLeaf.cert);
-  fs.writeFileSync(path.join(root, 'key.pem'), pki.relayLeaf.key, { mode: 0o600 });
-  fs.writeFileSync(path.join(root, 'ca.pem'), pki.ca.caCert);
-  execFileSync('chown', ['postfix', d.data]);
-  // Cyrus SASL: the user in a private sasldb, readable by the postfix user.
-  const sasldb = path.join(d.sasl, 'sasldb2');
-  execFileSync('saslpasswd2', ['-p', '-c', '-f', sasldb, '-u', RELAY_HOST, SUBMIT_USER], { input: SUBMIT_PASS });
-  execFileSync('chown', ['-R', 'postfix', d.sasl]);
-  // Debian's Postfix reads the Cyrus application config from $config_directory/sasl/smtpd.conf.
-  fs.mkdirSync(path.join(d.conf, 'sasl'));
-  fs.writeFileSync(path.join(d.conf, 'sasl', 'smtpd.conf'), `pwcheck_method: auxprop\nauxprop_plugin: sasldb\nsasldb_path: ${sasldb}\nmech_list: PLAIN LOGIN\n`);
+  fs.mkdirSync(root, { recursive: true });
   const port = await freePort();
-  fs.writeFileSync(
-    path.join(d.conf, 'main.cf'),
-    [
-      'compatibility_level = 3.6',
-      `queue_directory = ${d.queue}`,
-      `data_directory = ${d.data}`,
-      'meta_directory = /etc/postfix',
-      'mail_owner = postfix',
-      'setgid_group = postdrop',
-      'inet_interfaces = 127.0.0.1',
-      'inet_protocols = ipv4',
+  // Debian's master.cf without chroot (our dirs are outside any chroot), smtpd on our port.
+  const master = fs
+    .readFileSync('/etc/postfix/master.cf', 'utf8')
+    .split('\n')
+    .map((line) => {
+      if (/^\s|^#|^$/.test(line)) return line;
+      const f = line.split(/\s+/);
+      if (f.length < 8) return line;
+      f[4] = 'n';
+      if (f[0] === 'smtp' && f[1] === 'inet') f[0] = `127.0.0.1:${port}`;
+      return f.join(' ');
+    })
+    .join('\n');
+  // smtp_tls_connection_reuse needs tlsproxy, which Debian's master.cf leaves commented out.
+  const withTlsproxy = /^tlsproxy\s/m.test(master) ? master : `${master}\ntlsproxy unix - - n - 0 tlsproxy`;
+  const sasl = path.join(root, 'sasl');
+  const postfix = await startPrivatePostfix({
+    root,
+    ports: [port],
+    master: [withTlsproxy],
+    prepare: (d) => {
+      fs.writeFileSync(path.join(root, 'cert.pem'), pki.relayLeaf.cert);
+      fs.writeFileSync(path.join(root, 'key.pem'), pki.relayLeaf.key, { mode: 0o600 });
+      fs.writeFileSync(path.join(root, 'ca.pem'), pki.ca.caCert);
+      // Cyrus SASL: the user in a private sasldb, readable by the postfix user.
+      fs.mkdirSync(sasl, { recursive: true });
+      const sasldb = path.join(sasl, 'sasldb2');
+      execFileSync('saslpasswd2', ['-p', '-c', '-f', sasldb, '-u', RELAY_HOST, SUBMIT_USER], { input: SUBMIT_PASS });
+      execFileSync('chown', ['-R', 'postfix', sasl]);
+      // Debian's Postfix reads the Cyrus application config from $config_directory/sasl/smtpd.conf.
+      fs.mkdirSync(path.join(d.conf, 'sasl'), { recursive: true });
+      fs.writeFileSync(path.join(d.conf, 'sasl', 'smtpd.conf'), `pwcheck_method: auxprop\nauxprop_plugin: sasldb\nsasldb_path: ${sasldb}\nmech_list: PLAIN LOGIN\n`);
+    },
+    main: (d) => [
       `myhostname = ${RELAY_HOST}`,
       'mydestination =',
       'mynetworks = 127.0.0.1/32',
@@ -232,47 +234,9 @@ export async function startPostfix(pki: Pki, sinkPort: number, concurrency: numb
       `default_destination_concurrency_limit = ${concurrency}`,
       `initial_destination_concurrency = ${concurrency}`,
       'smtp_connection_cache_on_demand = yes',
-      'maillog_file_prefixes = /var, /dev/stdout, /tmp',
-      `maillog_file = ${path.join(root, 'maillog')}`,
-      '',
-    ].join('\n'),
-  );
-  // Debian's master.cf without chroot (our dirs are outside any chroot), smtpd on our port.
-  const master = fs
-    .readFileSync('/etc/postfix/master.cf', 'utf8')
-    .split('\n')
-    .map((line) => {
-      if (/^\s|^#|^$/.test(line)) return line;
-      const f = line.split(/\s+/);
-      if (f.length < 8) return line;
-      f[4] = 'n';
-      if (f[0] === 'smtp' && f[1] === 'inet') f[0] = `127.0.0.1:${port}`;
-      return f.join(' ');
-    })
-    .join('\n');
-  // smtp_tls_connection_reuse needs tlsproxy, which Debian's master.cf leaves commented out.
-  const withTlsproxy = /^tlsproxy\s/m.test(master) ? master : `${master}\ntlsproxy unix - - n - 0 tlsproxy\n`;
-  fs.writeFileSync(path.join(d.conf, 'master.cf'), withTlsproxy);
-  try {
-    execFileSync('postfix', ['-c', d.conf, 'start'], { stdio: 'pipe' });
-  } catch (err) {
-    const log = fs.existsSync(path.join(root, 'maillog')) ? fs.readFileSync(path.join(root, 'maillog'), 'utf8') : '';
-    throw new Error(`postfix did not start: ${(err as Error).message}\n${log.slice(-3000)}`);
-  }
-  const until = Date.now() + 15_000;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on('error', () => resolve(false));
-    });
-    if (ok) break;
-    if (Date.now() > until) throw new Error('postfix smtpd did not come up');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const masterPid = Number(fs.readFileSync(path.join(d.queue, 'pid', 'master.pid'), 'utf8').trim());
+    ],
+  });
+  const masterPid = postfix.masterPid;
   return {
     port,
     masterPid,
@@ -287,14 +251,6 @@ export async function startPostfix(pki: Pki, sinkPort: number, concurrency: numb
       }
       return total;
     },
-    async stop() {
-      try {
-        execFileSync('postfix', ['-c', d.conf, 'stop'], { stdio: 'ignore' });
-      } catch {
-        // `postfix stop` reports through the maillog; the pid check below is what counts
-      }
-      for (let i = 0; i < 50 && alive(masterPid); i++) await new Promise((r) => setTimeout(r, 100));
-      if (alive(masterPid)) process.kill(masterPid, 'SIGKILL');
-    },
+    stop: postfix.stop,
   };
 }

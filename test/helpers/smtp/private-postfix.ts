@@ -20,6 +20,8 @@ export interface PostfixDirs {
 
 export interface PrivatePostfix {
   dirs: PostfixDirs;
+  /** The master daemon's pid (its children are smtpd, qmgr, ...). */
+  masterPid: number;
   log(): string;
   stop(): Promise<void>;
 }
@@ -35,6 +37,15 @@ export interface PrivatePostfixOptions {
   ports: number[];
   /** Runs after the dirs exist and before Postfix starts (write certs, SASL config...). */
   prepare?: (dirs: PostfixDirs) => Promise<void> | void;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function listening(port: number): Promise<boolean> {
@@ -79,13 +90,18 @@ export async function startPrivatePostfix(opts: PrivatePostfixOptions): Promise<
   );
   fs.writeFileSync(path.join(dirs.conf, 'master.cf'), [...opts.master, ''].join('\n'));
   const log = () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : '');
+  let masterPid = 0;
   const stop = async () => {
+    // `postfix stop` can fail quietly (it reports to the maillog): the master's pid decides.
     await run('postfix', ['-c', dirs.conf, 'stop']).catch(() => undefined);
+    for (let i = 0; i < 50 && masterPid && alive(masterPid); i++) await new Promise((r) => setTimeout(r, 100));
+    if (masterPid && alive(masterPid)) process.kill(masterPid, 'SIGKILL');
     if (ownRoot) fs.rmSync(root, { recursive: true, force: true });
   };
   await run('postfix', ['-c', dirs.conf, 'start']).catch((err: Error) => {
     throw new Error(`postfix did not start: ${err.message}\n${log()}`);
   });
+  masterPid = Number(fs.readFileSync(path.join(dirs.queue, 'pid', 'master.pid'), 'utf8').trim());
   const until = Date.now() + 15_000;
   for (const port of opts.ports) {
     while (!(await listening(port))) {
@@ -97,5 +113,5 @@ export async function startPrivatePostfix(opts: PrivatePostfixOptions): Promise<
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  return { dirs, log, stop };
+  return { dirs, masterPid, log, stop };
 }
