@@ -3,12 +3,12 @@
 // Cyrus sasldb, relaying to the same upstream with STARTTLS + AUTH and reused connections).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { RelayConfig } from '../../src/common/relay-config.js';
 import { repoRoot } from '../../test/helpers/cli.js';
 import { createTestCa, writeAtomicDir, type Leaf, type TestCa } from '../../test/helpers/smtp/certs.js';
+import { getFreePort } from '../../test/harness/controlplane.js';
 import { startPrivatePostfix } from '../../test/helpers/smtp/private-postfix.js';
 import { startRelayProcess, type RelayFixture, type RelayProcess } from '../../test/helpers/smtp/relay-fixture.js';
 import { cpuSeconds } from './proc.js';
@@ -122,14 +122,6 @@ export async function startOurRelay(pki: Pki, sinkPort: number, poolSize: number
   };
 }
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
 export interface Postfix {
   port: number;
   masterPid: number;
@@ -161,7 +153,7 @@ function childrenOf(ppid: number): number[] {
 export async function startPostfix(pki: Pki, sinkPort: number, concurrency: number): Promise<Postfix> {
   const root = path.join(pki.root, `postfix-${Date.now()}`);
   fs.mkdirSync(root, { recursive: true });
-  const port = await freePort();
+  const port = await getFreePort();
   // Debian's master.cf without chroot (our dirs are outside any chroot), smtpd on our port.
   const master = fs
     .readFileSync('/etc/postfix/master.cf', 'utf8')

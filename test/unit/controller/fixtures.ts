@@ -1,5 +1,5 @@
 // SmtpRelay objects for the controller unit tests.
-import type { SmtpRelay, SmtpRelaySpec } from '../../../src/api/types.js';
+import type { EndpointStatus, SmtpRelay, SmtpRelaySpec } from '../../../src/api/types.js';
 import type { BuildContext } from '../../../src/controller/builders/index.js';
 
 export function relay(spec: Partial<SmtpRelaySpec> = {}, generation = 1): SmtpRelay {
@@ -17,3 +17,20 @@ export function relay(spec: Partial<SmtpRelaySpec> = {}, generation = 1): SmtpRe
 }
 
 export const ctx: BuildContext = { defaultImage: 'ghcr.io/example/smtp-relay:1.0.0', secretVersions: { 'mail-tls': '100' } };
+
+/** A healthy probed endpoint as status.endpoints[] holds it. */
+export function healthyEndpoint(over: Partial<EndpointStatus> = {}): EndpointStatus {
+  return {
+    name: 'submission',
+    port: 587,
+    mode: 'starttls',
+    healthy: true,
+    tlsVersion: 'TLSv1.3',
+    cipher: 'TLS_AES_256_GCM_SHA384',
+    group: 'X25519MLKEM768',
+    matchesSecret: true,
+    latencyMs: 12,
+    lastProbeTime: '2026-11-28T10:00:00.000Z',
+    ...over,
+  };
+}

@@ -15,7 +15,7 @@ import { Reconciler, type ClusterAccess } from '../../../src/controller/reconcil
 import type { TlsHealthInput, TlsHealthView } from '../../../src/controller/tls-health/index.js';
 import { SecretFactsCache } from '../../../src/controller/tls-secret.js';
 import type { KubeObject } from '../../../src/kube/types.js';
-import { relay as relayFixture } from './fixtures.js';
+import { healthyEndpoint, relay as relayFixture } from './fixtures.js';
 
 let certPem: string;
 let caPem: string;
@@ -95,19 +95,9 @@ function world(spec: Partial<SmtpRelay['spec']> = {}) {
   };
 }
 
-const ep = (at: number, over: Partial<EndpointStatus> = {}): EndpointStatus => ({
-  name: 'submission',
-  port: 587,
-  mode: 'starttls',
-  healthy: true,
-  tlsVersion: 'TLSv1.3',
-  cipher: 'TLS_AES_256_GCM_SHA384',
-  group: 'X25519MLKEM768',
-  matchesSecret: true,
-  latencyMs: 10 + (at % 13),
-  lastProbeTime: new Date(at).toISOString(),
-  ...over,
-});
+// Volatile fields move with the clock, as real probes' do.
+const ep = (at: number, over: Partial<EndpointStatus> = {}): EndpointStatus =>
+  healthyEndpoint({ latencyMs: 10 + (at % 13), lastProbeTime: new Date(at).toISOString(), ...over });
 
 describe('reconcile with TLS health', () => {
   test('hands the prober the Service target, spec.hostname, the Secret fingerprint and ca.crt; requeues for the next probe', async () => {

@@ -23,7 +23,7 @@ import {
   tlsHealthEvents,
   type ScheduleState,
 } from '../../../src/controller/tls-health/index.js';
-import { relay } from './fixtures.js';
+import { healthyEndpoint, relay } from './fixtures.js';
 
 const T0 = Date.parse('2026-11-28T10:00:00Z');
 const MIN = 60_000;
@@ -111,19 +111,7 @@ describe('targets', () => {
 
 // ---- status churn ----
 
-const ep = (over: Partial<EndpointStatus> = {}): EndpointStatus => ({
-  name: 'submission',
-  port: 587,
-  mode: 'starttls',
-  healthy: true,
-  tlsVersion: 'TLSv1.3',
-  cipher: 'TLS_AES_256_GCM_SHA384',
-  group: 'X25519MLKEM768',
-  matchesSecret: true,
-  latencyMs: 12,
-  lastProbeTime: '2026-11-28T10:00:00.000Z',
-  ...over,
-});
+const ep = healthyEndpoint;
 
 function observed(endpoints: EndpointStatus[]): Observed {
   return {
