@@ -25,6 +25,12 @@ export interface RelayListenerConfig {
   allowedNetworks?: string[];
   /** Only for the relay listener. */
   allowedSenderDomains?: string[];
+  /**
+   * Public listeners only (submission, submissions): accept a PROXY protocol v2 header, and
+   * only from these CIDRs (the load balancers). The client address it carries then replaces
+   * the TCP peer for every per-address check. Absent: PROXY headers are not accepted.
+   */
+  proxyProtocol?: { trustedProxies: string[] };
 }
 
 export interface RelayConfig {
@@ -58,14 +64,72 @@ export interface RelayConfig {
     maxMessageBytes: number;
     maxRecipients: number;
     rateLimit?: { messagesPerMinute: number; burst: number };
+    /**
+     * Login-to-sender binding (Postfix smtpd_sender_login_maps): user name -> the envelope and
+     * header From: senders that user may use, each a full address (billing@example.com) or a
+     * whole domain ('@invoices.example.com'). A user not listed may use allowedSenderDomains.
+     */
+    senderLogins?: Record<string, string[]>;
   };
   dkim?: { selector: string; domain: string; keyDir: string };
   limits: {
     maxConnections: number;
     socketTimeoutMs: number;
     closeTimeoutMs: number;
+    /** AUTH failures allowed per window, per client address (IPv6: per /64) and per user name. */
     authFailuresPerMinute: number;
+    // The fields below are optional in relay.json; resolveLimits() fills RELAY_LIMIT_DEFAULTS.
+    /** Length of the AUTH-failure window (ms). */
+    authFailureWindowMs?: number;
+    /** Concurrent connections per client (IPv4 address or IPv6 /64), per listener. */
+    maxConnectionsPerClient?: number;
+    /** New connections per client (IPv4 address or IPv6 /64) per minute, per listener. */
+    connectionRatePerMinute?: number;
+    /** Commands a client may send before it has authenticated (before TLS included). */
+    preAuthCommands?: number;
+    /** Idle timeout before TLS (ms). */
+    preTlsTimeoutMs?: number;
+    /** Idle timeout after TLS and before AUTH (ms). */
+    preAuthTimeoutMs?: number;
+    /** DATA transactions in flight per pod; more wait for a slot or get 451. */
+    maxConcurrentData?: number;
+    /** A DKIM-signed message above this many bytes is buffered in spoolDir, not in memory. */
+    dkimSpillBytes?: number;
+    /** Upstream pool slots one user (or one client address, unauthenticated) may hold at once. */
+    upstreamPerUserConcurrency?: number;
+    /** Longest wait for an upstream pool slot before 451 (ms). */
+    upstreamAcquireTimeoutMs?: number;
   };
+  /** Scratch directory (the pod's emptyDir at MOUNTS.spool): never the only copy of an acknowledged message. */
+  spoolDir?: string;
   /** Port for /metrics, /healthz, /readyz. */
   metricsPort: number;
+}
+
+export type ResolvedLimits = Required<RelayConfig['limits']>;
+
+/** Defaults of the optional limits; conservative for a submission relay (Postfix anvil-like). */
+export const RELAY_LIMIT_DEFAULTS: Omit<ResolvedLimits, keyof Pick<ResolvedLimits, 'maxConnections' | 'socketTimeoutMs' | 'closeTimeoutMs' | 'authFailuresPerMinute' | 'upstreamPerUserConcurrency' | 'maxConcurrentData'>> = {
+  authFailureWindowMs: 60_000,
+  maxConnectionsPerClient: 20,
+  connectionRatePerMinute: 120,
+  preAuthCommands: 20,
+  preTlsTimeoutMs: 20_000,
+  preAuthTimeoutMs: 60_000,
+  dkimSpillBytes: 1024 * 1024,
+  upstreamAcquireTimeoutMs: 10_000,
+};
+
+/** Every limit with its default filled in. Pure. */
+export function resolveLimits(cfg: Pick<RelayConfig, 'limits' | 'upstream'>): ResolvedLimits {
+  const l = cfg.limits;
+  const pool = cfg.upstream.poolSize ?? 10; // UpstreamPool's default
+  return {
+    ...RELAY_LIMIT_DEFAULTS,
+    ...Object.fromEntries(Object.entries(l).filter(([, v]) => v !== undefined)),
+    // One user may hold at most half the pool (at least one slot), so nobody can starve the rest.
+    upstreamPerUserConcurrency: l.upstreamPerUserConcurrency ?? Math.max(1, Math.floor(pool / 2)),
+    // Enough DATA slots for every pool connection twice over, bounded by connections.
+    maxConcurrentData: l.maxConcurrentData ?? Math.min(l.maxConnections, Math.max(4, pool * 2)),
+  } as ResolvedLimits;
 }

@@ -20,6 +20,12 @@ declare global {
 }
 
 export default async function globalSetup(): Promise<void> {
+  // Development switch for relay/probe-only iteration (tests that need Kubernetes then fail):
+  // never set by npm test or CI.
+  if (process.env.SMTP_RELAY_CONTROLPLANE === 'off') {
+    process.stdout.write('\nSMTP_RELAY_CONTROLPLANE=off: no test control plane started\n');
+    return;
+  }
   const { startControlPlane, stateFilePath } = (await tsImport('./controlplane.ts', import.meta.url)) as Harness;
   const certManager = process.env.SMTP_RELAY_CERT_MANAGER !== '0';
   const cp = await startControlPlane({ certManager });
