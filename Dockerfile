@@ -9,7 +9,11 @@
 #   prod-deps production dependencies only (npm ci --omit=dev), no compilers, no test tools
 #   runtime   distroless Node 24 + dist/ + prod node_modules + package.json
 
-ARG NODE_BUILD_IMAGE=node:24-bookworm-slim
+# Base images are pinned by digest (tag kept for people; the digest is what is pulled),
+# so a re-pushed tag cannot change what we build on. Override with --build-arg to
+# update; Renovate/Dependabot's docker ecosystem can bump both.
+#   node:24-bookworm-slim = 24.18.0, multi-arch index (docker-library/repo-info, 2026-07-14)
+ARG NODE_BUILD_IMAGE=node:24-bookworm-slim@sha256:6f7b03f7c2c8e2e784dcf9295400527b9b1270fd37b7e9a7285cf83b6951452d
 # Runtime base: distroless rather than node:24-slim, because the relay is an
 # internet-facing SMTP server. Distroless has no shell, no package manager and
 # no npm/corepack, so a compromised relay has far fewer tools to work with and
@@ -17,13 +21,17 @@ ARG NODE_BUILD_IMAGE=node:24-bookworm-slim
 # as the build stage, so anything compiled there runs here. The `nonroot` tag's
 # user is 65532; we also set USER numerically below so Kubernetes'
 # runAsNonRoot can verify it without an /etc/passwd lookup.
-ARG NODE_RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian12:nonroot
+#   distroless nodejs24-debian12:nonroot, multi-arch index: verify before a release with
+#   `crane digest gcr.io/distroless/nodejs24-debian12:nonroot` (see docs/security.md).
+ARG NODE_RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian12:nonroot@sha256:14d42e2511532589a7c7e01a753667a74fcc96266e137e8125006b87b0c32d0a
 
 FROM ${NODE_BUILD_IMAGE} AS build
 WORKDIR /src
 # Lock file first so the dependency layer is cached across source edits.
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+# --ignore-scripts: no dependency's install script runs with the build's
+# privileges (none is needed to compile: TypeScript is plain JavaScript).
+RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
 RUN npm run build

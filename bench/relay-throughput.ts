@@ -10,6 +10,7 @@ const connections = Number(process.argv[3] ?? 10);
 
 const fx = await createRelayFixture((c) => {
   c.upstream.poolSize = connections;
+  c.limits.upstreamPerUserConcurrency = connections; // one user here: measure the pool, not the per-user cap
   c.policy.maxMessageBytes = 1024 * 1024;
 });
 const relay = await startRelayProcess(fx);

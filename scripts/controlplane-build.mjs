@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Builds the test control plane (kube-apiserver, etcd, cert-manager, ...) from the
 // pinned Go modules under test/controlplane/<dir>/ into .cache/bin/<dir>.
+// Build tags, when a module needs them, come from <dir>/build-tags.
 // A build is skipped when .cache/bin/<dir>.stamp holds the hash of that dir's
-// go.mod, go.sum, *.go and `go version`, and the binary exists.
+// go.mod, go.sum, build-tags, *.go and `go version`, and the binary exists.
 // Builds run one at a time: the machines have two cores. A failed build does not stop
 // the others; the script exits non-zero at the end if any failed.
 // Usage: node scripts/controlplane-build.mjs [dir ...]   (default: every dir with a go.mod)
@@ -38,7 +39,7 @@ function sourceHash(dir, version) {
   hash.update(`go:${version}\n`);
   const files = fs
     .readdirSync(dir)
-    .filter((f) => f === 'go.mod' || f === 'go.sum' || f.endsWith('.go'))
+    .filter((f) => f === 'go.mod' || f === 'go.sum' || f === 'build-tags' || f.endsWith('.go'))
     .sort();
   for (const file of files) {
     hash.update(`file:${file}\n`);
@@ -59,7 +60,10 @@ function build(name, dir, digest) {
   const started = Date.now();
   // Build to a temp name, then rename: an interrupted build never leaves a half binary.
   const tmp = `${out}.tmp-${process.pid}`;
-  const r = spawnSync('go', ['build', '-trimpath', '-o', tmp, '.'], { cwd: dir, stdio: 'inherit' });
+  // An optional `build-tags` file (one line, comma separated) for modules that need tags (hydra: sqlite).
+  const tagsFile = path.join(dir, 'build-tags');
+  const tags = fs.existsSync(tagsFile) ? ['-tags', fs.readFileSync(tagsFile, 'utf8').trim()] : [];
+  const r = spawnSync('go', ['build', '-trimpath', ...tags, '-o', tmp, '.'], { cwd: dir, stdio: 'inherit' });
   if (r.error || r.status !== 0) {
     fs.rmSync(tmp, { force: true });
     process.stderr.write(

@@ -97,7 +97,8 @@ export async function startOurRelay(pki: Pki, sinkPort: number, poolSize: number
     usersDir: dirs.users,
     upstream: { host: '127.0.0.1', port: sinkPort, tls: 'starttls', credentialsDir: dirs.creds, caDir: dirs.upstreamCa, servername: 'localhost', poolSize, connectTimeoutMs: 5000, timeoutMs: 30_000 },
     policy: { allowedSenderDomains: ['example.com'], maxMessageBytes: 1024 * 1024, maxRecipients: 5 },
-    limits: { maxConnections: 500, socketTimeoutMs: 60_000, closeTimeoutMs: 5000, authFailuresPerMinute: 5 },
+    // All bench load is one user from 127.0.0.1: per-client and per-user limits off, or the bench measures the limiter.
+    limits: { maxConnections: 500, socketTimeoutMs: 60_000, closeTimeoutMs: 5000, authFailuresPerMinute: 5, maxConnectionsPerClient: 1000, connectionRatePerMinute: 1_000_000, upstreamPerUserConcurrency: poolSize },
     metricsPort: 0,
   };
   const configPath = path.join(root, 'relay.json');

@@ -14,6 +14,18 @@ export const DNS_NAME_RE = `^${LABEL}(\\.${LABEL})*$`;
 export const DNS1123_SUBDOMAIN_RE = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
 /** DNS-1035 label: what Service names must be. */
 export const DNS1035_LABEL_RE = '^[a-z]([-a-z0-9]*[a-z0-9])?$';
+/** A Secret data key (what a user name in the auth Secret is): letters, digits, '-', '_' and '.'. */
+export const SECRET_KEY_RE = '^[-._a-zA-Z0-9]+$';
+/**
+ * A sender the relay can bind a user to: a full address (billing@example.com) or a whole
+ * domain (@invoices.example.com). Unquoted local parts only; the domain is lowercase.
+ */
+export const SENDER_RE = `^([A-Za-z0-9!#$%&*+/=?^_{|}~.-]{1,64})?@(${LABEL}\\.)+${LABEL}$`;
+/**
+ * IPv4-mapped IPv6 text (::ffff:10.0.0.0/104, 0:0:0:0:0:ffff::/96). The API server's CIDR
+ * library refuses these outright (isCIDR is false); this names why.
+ */
+export const IPV4_MAPPED_TEXT_RE = '(?i)^[0:]*:ffff:';
 /** Go time.ParseDuration syntax without sign, days or µ: 90m, 2160h, 1h30m, 1.5h. */
 export const GO_DURATION_RE = '^([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h))+$';
 

@@ -10,6 +10,9 @@ import {
   DNS_NAME_RE,
   FQDN_RE,
   GO_DURATION_RE,
+  IPV4_MAPPED_TEXT_RE,
+  SECRET_KEY_RE,
+  SENDER_RE,
   WILDCARD_FQDN_RE,
   durationCompare,
   field,
@@ -23,9 +26,15 @@ export const LIMITS = {
   replicas: { min: 0, max: 50 },
   maxMessageBytes: { min: 1024, max: 104857600 },
   maxRecipients: { min: 1, max: 1000 },
+  maxConnectionsPerClient: { minimum: 1, maximum: 200 },
+  connectionRatePerMinute: { minimum: 1, maximum: 100000 },
+  authFailuresPerMinute: { minimum: 1, maximum: 1000 },
   messagesPerMinute: { min: 1, max: 100000 },
   domainList: 100,
   networkList: 64,
+  trustedProxies: 32,
+  senderBindings: 64,
+  sendersPerUser: 32,
   dnsNameLength: 253,
   durationLength: 32,
   /** Shortest IPv4 / IPv6 prefix allowed on the unauthenticated relay listener. */
@@ -33,6 +42,8 @@ export const LIMITS = {
   minIPv6Prefix: 32,
   /** metadata.name: the operator derives child names (Service, Deployment, Secrets) from it. */
   nameLength: 50,
+  /** Smallest queue claim: a few thousand typical messages. */
+  queueStorageMin: '64Mi',
 } as const;
 
 // ---- reusable field shapes -------------------------------------------------
@@ -108,6 +119,50 @@ function quantityMap(description: string, what: string): JSONSchemaProps {
   };
 }
 
+/**
+ * One CIDR of a client-address allow-list (relay allowedNetworks, PROXY protocol trustedProxies):
+ * a network address, never /0, never wider than /8 (IPv4) or /32 (IPv6), and never an IPv6
+ * network that overlaps ::ffff:0:0/96 (IPv4-mapped) or ::/96 (IPv4-compatible). Node's
+ * BlockList matches an IPv4 client against any IPv6 subnet covering ::ffff:0:0/96, so
+ * ::/32 would admit every IPv4 address.
+ */
+function cidrEntry(what: string, why: { open: string; wide: string }): JSONSchemaProps {
+  const c = 'cidr(self)';
+  const mappedText = matches('self', IPV4_MAPPED_TEXT_RE);
+  return str('A CIDR.', {
+    maxLength: 64,
+    'x-kubernetes-validations': [
+      rule(`isCIDR(self) || ${mappedText}`, `each ${what} entry must be a CIDR in address/prefix form, such as 10.0.0.0/8 or fd00:10::/48 (a single host is /32 or /128)`),
+      rule(
+        `isCIDR(self) || !${mappedText}`,
+        `${what} must not contain IPv4-mapped IPv6 networks such as ::ffff:10.0.0.0/104: IPv4 clients would match them; list IPv4 networks as IPv4 CIDRs such as 10.0.0.0/8`,
+      ),
+      rule(
+        `!isCIDR(self) || ${c}.prefixLength() != 0`,
+        `${what} must not contain 0.0.0.0/0 or ::/0: ${why.open}`,
+      ),
+      rule(
+        `!isCIDR(self) || ${c}.prefixLength() == 0 || ${c}.prefixLength() >= (${c}.ip().family() == 4 ? ${LIMITS.minIPv4Prefix} : ${LIMITS.minIPv6Prefix})`,
+        `${what} prefixes must be at least /${LIMITS.minIPv4Prefix} for IPv4 and /${LIMITS.minIPv6Prefix} for IPv6: ${why.wide}`,
+      ),
+      rule(
+        `!isCIDR(self) || ${c}.ip() == ${c}.masked().ip()`,
+        `each ${what} entry must be a network address with no host bits set, such as 10.0.0.0/8 rather than 10.1.2.3/8`,
+        { messageExpression: `'${what} entry ' + self + ' has host bits set: write the network address (such as 10.0.0.0/8 rather than 10.1.2.3/8), or /32 or /128 for a single host'` },
+      ),
+      rule(
+        // ::fffe:0:0/95 is the parent of ::ffff:0:0/96: any prefix up to /95 holds one iff it holds the other,
+        // and ::ffff:0:0/96 itself (or anything inside it) is IPv4-mapped, which isCIDR already refuses.
+        `!isCIDR(self) || ${c}.ip().family() != 6 || !(${c}.containsCIDR('::fffe:0:0/95') || ${c}.containsCIDR('::/96') || cidr('::/96').containsCIDR(${c}))`,
+        `IPv6 ${what} entries must not overlap ::ffff:0:0/96 (IPv4-mapped) or ::/96 (IPv4-compatible): IPv4 clients would match them; list IPv4 networks as IPv4 CIDRs such as 10.0.0.0/8`,
+        {
+          messageExpression: `'${what} entry ' + self + ' overlaps ::ffff:0:0/96 (IPv4-mapped) or ::/96 (IPv4-compatible): IPv4 clients would match it; list IPv4 networks as IPv4 CIDRs such as 10.0.0.0/8'`,
+        },
+      ),
+    ],
+  });
+}
+
 // ---- spec ------------------------------------------------------------------
 
 const listener = (name: 'submission' | 'submissions', portNumber: number, mode: string): JSONSchemaProps =>
@@ -116,6 +171,22 @@ const listener = (name: 'submission' | 'submissions', portNumber: number, mode: 
     {
       enabled: bool(`Whether the ${name} listener runs.`, { default: true }),
       port: port('Container and Service port, 1-65535. Must differ from the other enabled listeners\' ports.', portNumber),
+      proxyProtocol: obj(
+        `Accept a PROXY protocol v2 header on the ${name} listener, only from trustedProxies (your load balancers). The client address it carries ` +
+          'then counts for every per-client limit and log line. Unset: PROXY headers are refused. Turn it on only when every connection comes through such a load balancer.',
+        {
+          trustedProxies: arr(
+            `Load balancer networks allowed to send a PROXY header, as CIDRs (same rules as listeners.relay.allowedNetworks: no /0, nothing wider than /${LIMITS.minIPv4Prefix} or /${LIMITS.minIPv6Prefix}, ` +
+              `no host bits, no IPv6 network overlapping ::ffff:0:0/96 or ::/96). 1 to ${LIMITS.trustedProxies} entries.`,
+            cidrEntry(`listeners.${name}.proxyProtocol.trustedProxies`, {
+              open: 'any client could then claim any source address in a PROXY header; list your load balancers\' networks',
+              wide: 'wider networks would let clients that are not your load balancers claim any source address',
+            }),
+            { minItems: 1, maxItems: LIMITS.trustedProxies, 'x-kubernetes-list-type': 'set' },
+          ),
+        },
+        { required: ['trustedProxies'] },
+      ),
     },
     { default: {} },
   );
@@ -133,24 +204,9 @@ const relayListener = obj(
         `Required and non-empty when the listener is enabled. 0.0.0.0/0 and ::/0 are refused, and so is any prefix shorter than ` +
         `/${LIMITS.minIPv4Prefix} (IPv4) or /${LIMITS.minIPv6Prefix} (IPv6): such a listener is too close to an open relay. ` +
         `Entries must be network addresses (10.0.0.0/8, not 10.1.2.3/8). At most ${LIMITS.networkList} entries.`,
-      str('A CIDR.', {
-        maxLength: 64,
-        'x-kubernetes-validations': [
-          rule('isCIDR(self)', 'each allowedNetworks entry must be a CIDR in address/prefix form, such as 10.0.0.0/8 or fd00:10::/48 (a single host is /32 or /128)'),
-          rule(
-            '!isCIDR(self) || cidr(self).prefixLength() != 0',
-            'allowedNetworks must not contain 0.0.0.0/0 or ::/0: that would make the relay listener an open relay; list the networks your senders use',
-          ),
-          rule(
-            `!isCIDR(self) || cidr(self).prefixLength() == 0 || cidr(self).prefixLength() >= (cidr(self).ip().family() == 4 ? ${LIMITS.minIPv4Prefix} : ${LIMITS.minIPv6Prefix})`,
-            `allowedNetworks prefixes must be at least /${LIMITS.minIPv4Prefix} for IPv4 and /${LIMITS.minIPv6Prefix} for IPv6: wider networks are too close to an open relay`,
-          ),
-          rule(
-            '!isCIDR(self) || cidr(self).ip() == cidr(self).masked().ip()',
-            'each allowedNetworks entry must be a network address with no host bits set, such as 10.0.0.0/8 rather than 10.1.2.3/8',
-            { messageExpression: `'allowedNetworks entry ' + self + ' has host bits set: write the network address (such as 10.0.0.0/8 rather than 10.1.2.3/8), or /32 or /128 for a single host'` },
-          ),
-        ],
+      cidrEntry('allowedNetworks', {
+        open: 'that would make the relay listener an open relay; list the networks your senders use',
+        wide: 'wider networks are too close to an open relay',
       }),
       // Default [] (applied only when relay is given) so a stored relay listener always has both arrays, as types.ts says.
       { maxItems: LIMITS.networkList, default: [], 'x-kubernetes-list-type': 'set' },
@@ -369,6 +425,38 @@ const auth = obj(
       'Secret whose keys are usernames and whose values are passwords or bcrypt hashes ($2a$/$2b$/$2y$). Changes roll the relay pods.',
       'auth.secretRef',
     ),
+    senders: arr(
+      'Binds users to the senders they may use (envelope MAIL FROM and header From:), like Postfix smtpd_sender_login_maps. ' +
+        'A user listed here may send only as its allowed addresses or domains; a user not listed may use policy.allowedSenderDomains. ' +
+        `At most ${LIMITS.senderBindings} users.`,
+      obj(
+        'One user and the senders it may use.',
+        {
+          user: str('User name: a key of the auth Secret, at most 128 characters.', {
+            minLength: 1,
+            maxLength: 128,
+            'x-kubernetes-validations': [
+              rule(matches('self', SECRET_KEY_RE), "auth.senders[].user must be a user name from the auth Secret: letters, digits, '-', '_' and '.'"),
+            ],
+          }),
+          allowed: arr(
+            `Full addresses (billing@example.com) or whole domains written with a leading @ (@invoices.example.com). 1 to ${LIMITS.sendersPerUser} entries.`,
+            str('An address or @domain.', {
+              maxLength: 254,
+              'x-kubernetes-validations': [
+                rule(
+                  matches('self', SENDER_RE),
+                  'each auth.senders[].allowed entry must be an address such as billing@example.com or a whole domain such as @invoices.example.com, with a lowercase domain',
+                ),
+              ],
+            }),
+            { minItems: 1, maxItems: LIMITS.sendersPerUser, 'x-kubernetes-list-type': 'set' },
+          ),
+        },
+        { required: ['user', 'allowed'] },
+      ),
+      { maxItems: LIMITS.senderBindings, 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['user'] },
+    ),
   },
   { required: ['secretRef'] },
 );
@@ -422,12 +510,40 @@ const dkim = obj(
   { required: ['selector', 'domain', 'keySecretRef'] },
 );
 
+const limits = obj(
+  'Per-client limits of every relay pod. A client is an IPv4 address or an IPv6 /64 (with PROXY protocol: the address the header carries). Unset fields take the defaults shown.',
+  {
+    maxConnectionsPerClient: int32(
+      `Concurrent connections one client may hold per listener, ${LIMITS.maxConnectionsPerClient.minimum} to ${LIMITS.maxConnectionsPerClient.maximum}; more are turned away with a temporary error.`,
+      { ...LIMITS.maxConnectionsPerClient, default: DEFAULTS.maxConnectionsPerClient },
+    ),
+    connectionRatePerMinute: int32(
+      `New connections one client may open per minute per listener, ${LIMITS.connectionRatePerMinute.minimum} to ${LIMITS.connectionRatePerMinute.maximum}; more are turned away with a temporary error.`,
+      { ...LIMITS.connectionRatePerMinute, default: DEFAULTS.connectionRatePerMinute },
+    ),
+    authFailuresPerMinute: int32(
+      `Failed AUTH attempts allowed per client and per user name within authFailureWindow, ${LIMITS.authFailuresPerMinute.minimum} to ${LIMITS.authFailuresPerMinute.maximum}; ` +
+        'further attempts are refused until the window has passed.',
+      { ...LIMITS.authFailuresPerMinute, default: DEFAULTS.authFailuresPerMinute },
+    ),
+    authFailureWindow: goDuration(
+      'The window authFailuresPerMinute counts over, a Go duration from 10s to 24h.',
+      'limits.authFailureWindow',
+      [
+        rule(durationCompare('self', '>=', '10s'), 'limits.authFailureWindow must be at least 10s'),
+        rule(durationCompare('self', '<=', '24h'), 'limits.authFailureWindow must be at most 24h'),
+      ],
+      DEFAULTS.authFailureWindow,
+    ),
+  },
+);
+
 const service = obj(
-  'The Service in front of the relay pods.',
+  'The Service in front of the relay pods. It carries the submission and submissions ports only: the unauthenticated relay listener always gets its own ClusterIP Service, <name>-internal, so it never rides on a load balancer or node port.',
   {
     type: str('Service type.', { enum: ['ClusterIP', 'NodePort', 'LoadBalancer'], default: DEFAULTS.serviceType }),
     annotations: stringMap('Annotations on the Service, e.g. for a cloud load balancer.', { maxProperties: 64 }),
-    externalTrafficPolicy: str('Local keeps client source addresses (needed for the relay listener\'s allowedNetworks behind a load balancer). Only for NodePort and LoadBalancer.', {
+    externalTrafficPolicy: str('Local keeps client source addresses (per-client limits then see real clients; or use listeners.*.proxyProtocol). Only for NodePort and LoadBalancer.', {
       enum: ['Cluster', 'Local'],
     }),
     ipFamilyPolicy: str('IP families of the Service.', { enum: ['SingleStack', 'PreferDualStack', 'RequireDualStack'] }),
@@ -492,6 +608,78 @@ const pod = obj('Scheduling and resource settings copied into the relay pods.', 
   priorityClassName: objectName('PriorityClass of the relay pods.', 'pod.priorityClassName'),
 });
 
+const retryBackoff = (what: 'minBackoff' | 'maxBackoff', description: string, dflt: string): JSONSchemaProps =>
+  goDuration(description, `queue.retry.${what}`, [
+    rule(durationCompare('self', '>=', '1s'), `queue.retry.${what} must be at least 1s`),
+    rule(durationCompare('self', '<=', '24h'), `queue.retry.${what} must be at most 24h`),
+  ], dflt);
+
+const bothDurations = (a: string, b: string) => `has(${a}) && has(${b}) && ${matches(a, GO_DURATION_RE)} && ${matches(b, GO_DURATION_RE)}`;
+
+const queue = obj(
+  'Where mail waits while the upstream is down, slow or refusing. Durable (the default): the relay runs as a StatefulSet, each pod queues on its own ' +
+    'PersistentVolumeClaim, answers 250 only once a message is fsynced there, and retries it until maxAge; before a replica is removed (scale-down, ' +
+    'switching to PassThrough) the operator drains it. PassThrough: a Deployment without storage; the client gets the upstream\'s answer (451 when it is down) and must retry itself.',
+  {
+    mode: str('Durable (a queue on a PersistentVolumeClaim per pod) or PassThrough (no storage: the client retries).', {
+      enum: ['Durable', 'PassThrough'],
+      default: DEFAULTS.queueMode,
+    }),
+    storage: obj(
+      'The PersistentVolumeClaim each Durable pod gets (ReadWriteOnce). Fixed once created: StatefulSet claim templates cannot change.',
+      {
+        size: str(`Requested size, a Kubernetes quantity of at least ${LIMITS.queueStorageMin} (default ${DEFAULTS.queueStorageSize}).`, {
+          maxLength: 64,
+          default: DEFAULTS.queueStorageSize,
+          'x-kubernetes-validations': [
+            rule(
+              `isQuantity(self) && quantity(self).compareTo(quantity('${LIMITS.queueStorageMin}')) >= 0`,
+              `queue.storage.size must be a Kubernetes quantity of at least ${LIMITS.queueStorageMin}, such as 1Gi or 10Gi`,
+            ),
+          ],
+        }),
+        storageClassName: objectName('StorageClass of the claims. Unset: the cluster\'s default StorageClass.', 'queue.storage.storageClassName'),
+      },
+      {
+        default: {},
+        'x-kubernetes-validations': [
+          rule(
+            'self == oldSelf',
+            'queue.storage cannot be changed once set: StatefulSet volume claim templates are immutable. To grow the queue, expand each PersistentVolumeClaim directly (if its StorageClass allows expansion)',
+          ),
+        ],
+      },
+    ),
+    maxAge: goDuration(
+      `How long a message is retried before it bounces (a DSN with status 4.4.7 to the sender), a Go duration from 1m to 2400h. Default ${DEFAULTS.queueMaxAge} (5 days, as Postfix\'s maximal_queue_lifetime).`,
+      'queue.maxAge',
+      [
+        rule(durationCompare('self', '>=', '1m'), 'queue.maxAge must be at least 1m'),
+        rule(durationCompare('self', '<=', '2400h'), 'queue.maxAge must be at most 2400h (100 days)'),
+      ],
+      DEFAULTS.queueMaxAge,
+    ),
+    retry: obj(
+      'Backoff between delivery attempts of a deferred message: exponential with jitter, from minBackoff up to maxBackoff.',
+      {
+        minBackoff: retryBackoff('minBackoff', `Shortest wait before a retry, a Go duration from 1s to 24h. Default ${DEFAULTS.queueMinBackoff} (as Postfix).`, DEFAULTS.queueMinBackoff),
+        maxBackoff: retryBackoff('maxBackoff', `Longest wait between retries, a Go duration from 1s to 24h, at least minBackoff. Default ${DEFAULTS.queueMaxBackoff} (as Postfix).`, DEFAULTS.queueMaxBackoff),
+      },
+      {
+        default: {},
+        'x-kubernetes-validations': [
+          rule(
+            `!(${bothDurations('self.minBackoff', 'self.maxBackoff')}) || duration(self.minBackoff) <= duration(self.maxBackoff)`,
+            'queue.retry.minBackoff must not be longer than queue.retry.maxBackoff: raise maxBackoff or lower minBackoff',
+            { fieldPath: '.minBackoff' },
+          ),
+        ],
+      },
+    ),
+  },
+  { default: {} },
+);
+
 export const specSchema: JSONSchemaProps = obj(
   'Desired state of the relay.',
   {
@@ -514,9 +702,11 @@ export const specSchema: JSONSchemaProps = obj(
     upstream,
     policy,
     dkim,
+    limits,
     service,
     healthCheck,
     pod,
+    queue,
   },
   {
     required: ['hostname', 'tls', 'upstream'],
@@ -530,6 +720,11 @@ export const specSchema: JSONSchemaProps = obj(
         '!has(self.tls.additionalDnsNames) || !(self.hostname in self.tls.additionalDnsNames)',
         'tls.additionalDnsNames must not repeat spec.hostname: the certificate always covers hostname',
         { fieldPath: '.tls.additionalDnsNames' },
+      ),
+      rule(
+        `!has(self.dkim) || size(${field('self', 'policy.allowedSenderDomains', '[]')}) > 0`,
+        'policy.allowedSenderDomains must list at least one domain when dkim is set: the relay signs every message it accepts, so authenticated users must be limited to the domains you sign for',
+        { fieldPath: '.policy.allowedSenderDomains', reason: 'FieldValueRequired' },
       ),
       rule(
         'self.upstream.host != self.hostname',
@@ -547,7 +742,7 @@ const timestamp = (description: string): JSONSchemaProps => str(description, { f
 const condition = obj(
   'A metav1.Condition.',
   {
-    type: str('Condition type: Ready, Reconciling, Stalled, CertificateReady, Available or TLSHealthy.', {
+    type: str('Condition type: Ready, Reconciling, Stalled, CertificateReady, Available, TLSHealthy or Delivering.', {
       maxLength: 316,
       pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$',
     }),
@@ -604,7 +799,7 @@ const endpointStatus = obj(
 
 export const statusSchema: JSONSchemaProps = obj('Observed state, written by the operator.', {
   observedGeneration: int64('metadata.generation of the spec this status describes.', { minimum: 0 }),
-  conditions: arr('kstatus conditions: Ready, Reconciling, Stalled, CertificateReady, Available, TLSHealthy.', condition, {
+  conditions: arr('kstatus conditions: Ready, Reconciling, Stalled, CertificateReady, Available, TLSHealthy, Delivering.', condition, {
     maxItems: 16,
     'x-kubernetes-list-type': 'map',
     'x-kubernetes-list-map-keys': ['type'],
@@ -624,6 +819,31 @@ export const statusSchema: JSONSchemaProps = obj('Observed state, written by the
     'x-kubernetes-list-map-keys': ['name'],
   }),
   tlsHealth: str('Summary for the TLS printer column.', { enum: ['Healthy', 'Degraded', 'Unhealthy', 'Unknown'] }),
+  queue: obj('The mail queue in buckets (never a live depth; the relays\' metrics have the numbers).', {
+    state: str(
+      'Summary for the Queue printer column: Empty, Backlog (mail waiting, being delivered), Stuck (mail deferred or old), Draining (replicas delivering before removal), ' +
+        'Stranded (a claim left holding mail after a drain timed out), PassThrough (no queue) or Unknown (not read yet).',
+      { enum: ['Empty', 'Backlog', 'Stuck', 'Draining', 'Stranded', 'PassThrough', 'Unknown'] },
+    ),
+    drain: obj('A drain in progress: these pods stop accepting and deliver what they hold before the workload shrinks or is replaced.', {
+      reason: str('ScaleDown or ModeSwitch.', { enum: ['ScaleDown', 'ModeSwitch'] }),
+      pods: arr('Pods draining.', str('A pod name.', { maxLength: 253 }), { maxItems: 64, 'x-kubernetes-list-type': 'atomic' }),
+      startedAt: timestamp('When the drain started (the drain timeout counts from here).'),
+    }),
+    strandedClaims: arr(
+      'PersistentVolumeClaims a timed-out drain left holding mail. Scale back up to deliver it, or delete the claim to discard it.',
+      obj(
+        'One claim.',
+        {
+          claim: str('PersistentVolumeClaim name.', { maxLength: 253 }),
+          messages: int64('Messages it held when the drain gave up; absent when its pod could not be read.', { minimum: 0 }),
+          since: timestamp('When the drain gave up.'),
+        },
+        { required: ['claim', 'since'] },
+      ),
+      { maxItems: 64, 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['claim'] },
+    ),
+  }, { required: ['state'] }),
 });
 
 // ---- the whole object --------------------------------------------------------
@@ -667,6 +887,7 @@ export const printerColumns: PrinterColumn[] = [
   { name: 'Hostname', type: 'string', jsonPath: '.spec.hostname', description: 'Name clients connect to.' },
   { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: 'The Ready condition.' },
   { name: 'TLS', type: 'string', jsonPath: '.status.tlsHealth', description: 'TLS health of the served endpoints.' },
+  { name: 'Queue', type: 'string', jsonPath: '.status.queue.state', description: 'The mail queue: Empty, Backlog, Stuck, Draining, Stranded or PassThrough.' },
   { name: 'Cert Expiry', type: 'string', jsonPath: '.status.certificate.notAfter', description: 'Expiry (RFC 3339) of the certificate in the TLS Secret. A string column: kubectl renders future dates in date columns as <invalid>.' },
   { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'Time since creation.' },
   { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason', description: 'Reason of the Ready condition.', priority: 1 },

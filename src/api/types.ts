@@ -32,9 +32,16 @@ export interface IssuerRef {
   group?: string;
 }
 
+export interface ProxyProtocolSpec {
+  /** CIDRs of the load balancers allowed to send a PROXY protocol v2 header. */
+  trustedProxies: string[];
+}
+
 export interface ListenerSpec {
   enabled?: boolean;
   port?: number;
+  /** PROXY protocol v2 opt-in (public listeners only). */
+  proxyProtocol?: ProxyProtocolSpec;
 }
 
 export interface RelayListenerSpec {
@@ -63,9 +70,18 @@ export interface TlsSpec {
   profile?: TlsProfile;
 }
 
+export interface SenderBinding {
+  /** A user name (a key of the auth Secret). */
+  user: string;
+  /** Full addresses (billing@example.com) or whole domains (@invoices.example.com). */
+  allowed: string[];
+}
+
 export interface AuthSpec {
   /** Secret whose keys are usernames and values are passwords or bcrypt hashes. */
   secretRef: ObjectRef;
+  /** Per-user sender binding; a user not listed may use policy.allowedSenderDomains. */
+  senders?: SenderBinding[];
 }
 
 export interface UpstreamSpec {
@@ -100,6 +116,14 @@ export interface DkimSpec {
   keySecretRef: ObjectRef;
 }
 
+export interface LimitsSpec {
+  maxConnectionsPerClient?: number;
+  connectionRatePerMinute?: number;
+  authFailuresPerMinute?: number;
+  /** Go duration, default 1m. */
+  authFailureWindow?: string;
+}
+
 export interface ServiceSpec {
   type?: 'ClusterIP' | 'NodePort' | 'LoadBalancer';
   annotations?: Record<string, string>;
@@ -125,6 +149,17 @@ export interface PodSpecOverrides {
   priorityClassName?: string;
 }
 
+export type QueueMode = 'Durable' | 'PassThrough';
+
+export interface QueueSpec {
+  /** Durable (default): a StatefulSet whose pods queue on their own PersistentVolumeClaim. PassThrough: a Deployment, the client's answer is the upstream's. */
+  mode?: QueueMode;
+  storage?: { size?: string; storageClassName?: string };
+  /** Go duration: how long a message is retried before it bounces. Default 120h (5 days). */
+  maxAge?: string;
+  retry?: { minBackoff?: string; maxBackoff?: string };
+}
+
 export interface SmtpRelaySpec {
   hostname: string;
   replicas?: number;
@@ -135,9 +170,11 @@ export interface SmtpRelaySpec {
   upstream: UpstreamSpec;
   policy?: PolicySpec;
   dkim?: DkimSpec;
+  limits?: LimitsSpec;
   service?: ServiceSpec;
   healthCheck?: HealthCheckSpec;
   pod?: PodSpecOverrides;
+  queue?: QueueSpec;
 }
 
 export type ConditionStatus = 'True' | 'False' | 'Unknown';
@@ -189,6 +226,25 @@ export interface EndpointStatus {
   lastDeepScanTime?: string;
 }
 
+/** Printer column Queue: a bucket, never a live depth. */
+export type QueueState = 'Empty' | 'Backlog' | 'Stuck' | 'Draining' | 'Stranded' | 'PassThrough' | 'Unknown';
+
+export interface StrandedClaim {
+  /** The PersistentVolumeClaim still holding mail. */
+  claim: string;
+  /** Messages it held when the drain gave up (frozen: not a live number); absent when its pod could not be read. */
+  messages?: number;
+  since: string;
+}
+
+export interface QueueStatus {
+  state: QueueState;
+  /** A drain in progress: pods asked to deliver everything before the workload shrinks or is replaced. */
+  drain?: { reason: 'ScaleDown' | 'ModeSwitch'; pods: string[]; startedAt: string };
+  /** Claims a timed-out drain left holding mail. */
+  strandedClaims?: StrandedClaim[];
+}
+
 export interface SmtpRelayStatus {
   observedGeneration?: number;
   conditions?: Condition[];
@@ -198,6 +254,7 @@ export interface SmtpRelayStatus {
   endpoints?: EndpointStatus[];
   /** Short summary for the TLS printer column: Healthy | Degraded | Unhealthy | Unknown. */
   tlsHealth?: string;
+  queue?: QueueStatus;
 }
 
 export interface ObjectMeta {
@@ -228,6 +285,7 @@ export const ConditionType = {
   CertificateReady: 'CertificateReady',
   Available: 'Available',
   TLSHealthy: 'TLSHealthy',
+  Delivering: 'Delivering',
 } as const;
 
 // Defaults applied by the schema and, for safety, by the code that reads a spec.
@@ -245,4 +303,15 @@ export const DEFAULTS = {
   healthInterval: '1m',
   expiryWarning: '336h',
   serviceType: 'ClusterIP' as const,
+  // spec.limits; equal to the relay's RELAY_LIMIT_DEFAULTS (a unit test checks).
+  maxConnectionsPerClient: 20,
+  connectionRatePerMinute: 120,
+  authFailuresPerMinute: 10,
+  authFailureWindow: '1m',
+  // spec.queue: Postfix's maximal_queue_lifetime, minimal_backoff_time, maximal_backoff_time.
+  queueMode: 'Durable' as QueueMode,
+  queueStorageSize: '1Gi',
+  queueMaxAge: '120h',
+  queueMinBackoff: '300s',
+  queueMaxBackoff: '4000s',
 };

@@ -10,6 +10,8 @@ export interface HealthServerOptions {
   healthy?: () => boolean;
   /** Readiness: the process can do its job now. */
   ready: () => boolean;
+  /** More routes (the relay's GET /queue, POST /drain): return true if the request was handled. */
+  routes?: (req: http.IncomingMessage, res: http.ServerResponse, path: string) => boolean;
 }
 
 export async function startHealthServer(opts: HealthServerOptions): Promise<http.Server> {
@@ -34,6 +36,7 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<http
       res.end(ok ? 'ok\n' : 'not ready\n');
       return;
     }
+    if (path && opts.routes?.(req, res, path)) return;
     res.writeHead(404);
     res.end();
   });

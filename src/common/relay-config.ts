@@ -14,6 +14,7 @@ export const MOUNTS = {
   upstreamCa: '/etc/smtp-relay/upstream-ca', // ca.crt
   dkim: '/etc/smtp-relay/dkim', // private.key
   spool: '/var/spool/smtp-relay', // emptyDir: scratch space only, never the only copy of an acknowledged message
+  queue: '/var/lib/smtp-relay/queue', // PersistentVolumeClaim in Durable mode: the durable queue
 } as const;
 
 export interface RelayListenerConfig {
@@ -33,6 +34,71 @@ export interface RelayListenerConfig {
   proxyProtocol?: { trustedProxies: string[] };
 }
 
+export type OAuth2Provider = 'microsoft' | 'google' | 'generic';
+export type OAuth2ClientAuth = 'client_secret_post' | 'client_secret_basic' | 'private_key_jwt';
+
+/** An upstream login with OAuth2 (SASL XOAUTH2); src/relay/oauth2/settings.ts validates it. */
+export interface OAuth2UpstreamAuth {
+  type: 'oauth2';
+  provider: OAuth2Provider;
+  /** The mailbox: XOAUTH2 `user=`, and Google's `sub` (domain-wide delegation). */
+  user: string;
+  /** Microsoft: the tenant (id or domain) of the default endpoint. */
+  tenant?: string;
+  /** Overrides the provider's endpoint (sovereign clouds, tests). */
+  tokenEndpoint?: string;
+  scope?: string;
+  /**
+   * Microsoft, generic: the application (client) id. Google takes client_email from the key
+   * file; a clientId there adds client_secret_post to the grant, for servers that want it.
+   */
+  clientId?: string;
+  /** Microsoft, generic: default client_secret_post. Google always signs with the service account key. */
+  clientAuth?: OAuth2ClientAuth;
+  /** Mounted Secret: `client-secret`, or `tls.key` + `tls.crt` (private_key_jwt), or `service-account.json` (Google). */
+  secretDir: string;
+  requestTimeoutMs?: number;
+  refreshFraction?: number;
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+export interface RelayUpstream {
+  host: string;
+  port: number;
+  tls: 'starttls' | 'implicit' | 'none-insecure';
+  /** Directory with `username` and `password` (password login). Not with `auth`. */
+  credentialsDir?: string;
+  /** Directory with `ca.crt`. */
+  caDir?: string;
+  /** SNI / certificate name to verify; defaults to host. */
+  servername?: string;
+  poolSize?: number;
+  connectTimeoutMs?: number;
+  /** Per-transaction timeout. */
+  timeoutMs?: number;
+  /** OAuth2 login (XOAUTH2) instead of credentialsDir. */
+  auth?: OAuth2UpstreamAuth;
+}
+
+export interface RelayNamedUpstream extends RelayUpstream {
+  /** Unique; DNS-label-like (letters, digits, -), used in metrics labels and GET /queue. */
+  name: string;
+}
+
+export interface RelayRoute {
+  /** Envelope sender domains (exact, lowercase); unset: any sender. */
+  senderDomains?: string[];
+  /** Authenticated users; unset: any user, and unauthenticated clients (relay listener). */
+  users?: string[];
+  /** Upstream names, tried in order (failover). */
+  upstreams: string[];
+  /** Opt-in: envelope sender and header From: become this mailbox; the original From: goes to Reply-To. */
+  rewriteFrom?: string;
+}
+
+export const CIRCUIT_BREAKER_DEFAULTS = { failureThreshold: 3, openMs: 5_000, maxOpenMs: 300_000 } as const;
+
 export interface RelayConfig {
   hostname: string;
   listeners: RelayListenerConfig[];
@@ -44,21 +110,22 @@ export interface RelayConfig {
   };
   /** Directory with one file per user; absent means no authenticated submission. */
   usersDir?: string;
-  upstream: {
-    host: string;
-    port: number;
-    tls: 'starttls' | 'implicit' | 'none-insecure';
-    /** Directory with `username` and `password`. */
-    credentialsDir?: string;
-    /** Directory with `ca.crt`. */
-    caDir?: string;
-    /** SNI / certificate name to verify; defaults to host. */
-    servername?: string;
-    poolSize?: number;
-    connectTimeoutMs?: number;
-    /** Per-transaction timeout. */
-    timeoutMs?: number;
-  };
+  /**
+   * Today's single upstream: shorthand for `upstreams: [{ name: 'default', ...upstream }]` and
+   * `routes: [{ upstreams: ['default'] }]` (one catch-all route). Exactly one of `upstream` and
+   * `upstreams` is set.
+   */
+  upstream?: RelayUpstream;
+  /** Named upstreams; routes refer to them by name. */
+  upstreams?: RelayNamedUpstream[];
+  /**
+   * Ordered: the first route that matches the envelope sender's domain (senderDomains, if set)
+   * and the authenticated user (users, if set) carries the message; a route with neither is a
+   * catch-all. No route matches: 550 5.7.1 at MAIL FROM. Required with `upstreams`.
+   */
+  routes?: RelayRoute[];
+  /** Per-upstream circuit breaker (defaults: CIRCUIT_BREAKER_DEFAULTS). */
+  circuitBreaker?: { failureThreshold?: number; openMs?: number; maxOpenMs?: number };
   policy: {
     allowedSenderDomains: string[];
     maxMessageBytes: number;
@@ -100,6 +167,12 @@ export interface RelayConfig {
     /** Longest wait for an upstream pool slot before 451 (ms). */
     upstreamAcquireTimeoutMs?: number;
   };
+  /**
+   * Durable mode (spec.queue.mode: Durable): the relay answers 250 only once the message and its
+   * envelope are fsynced in `dir` (the pod's PersistentVolumeClaim at MOUNTS.queue) and delivers
+   * from there. Absent: pass-through (the client's answer is the upstream's).
+   */
+  queue?: { dir: string; maxAgeMs: number; minBackoffMs: number; maxBackoffMs: number };
   /** Scratch directory (the pod's emptyDir at MOUNTS.spool): never the only copy of an acknowledged message. */
   spoolDir?: string;
   /** Port for /metrics, /healthz, /readyz. */
@@ -121,9 +194,10 @@ export const RELAY_LIMIT_DEFAULTS: Omit<ResolvedLimits, keyof Pick<ResolvedLimit
 };
 
 /** Every limit with its default filled in. Pure. */
-export function resolveLimits(cfg: Pick<RelayConfig, 'limits' | 'upstream'>): ResolvedLimits {
+export function resolveLimits(cfg: Pick<RelayConfig, 'limits' | 'upstream' | 'upstreams'>): ResolvedLimits {
   const l = cfg.limits;
-  const pool = cfg.upstream.poolSize ?? 10; // UpstreamPool's default
+  // One transaction holds one upstream connection at a time: the largest pool bounds the defaults.
+  const pool = Math.max(...[cfg.upstream, ...(cfg.upstreams ?? [])].map((u) => (u ? (u.poolSize ?? 10) : 0)), 1); // 10: UpstreamPool's default
   return {
     ...RELAY_LIMIT_DEFAULTS,
     ...Object.fromEntries(Object.entries(l).filter(([, v]) => v !== undefined)),

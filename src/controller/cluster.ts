@@ -5,7 +5,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { API_VERSION, KIND, type SmtpRelay, type SmtpRelayStatus } from '../api/types.js';
 import { applyObject, applyStatus, deleteObject, getObject } from '../kube/apply.js';
-import { isNotFound } from '../kube/errors.js';
+import { isForbidden, isNotFound } from '../kube/errors.js';
 import { kubeRequest, resourcePath } from '../kube/http.js';
 import type { Informer, KubeObject } from '../kube/types.js';
 import { FIELD_MANAGER, LABEL_INSTANCE } from './builders/index.js';
@@ -19,6 +19,14 @@ export interface ClusterDeps {
   children: () => Map<string, Informer<KubeObject>>;
   certManagerInstalled: () => Promise<boolean>;
   recordEvent: (relay: SmtpRelay, type: 'Normal' | 'Warning', reason: string, message: string) => Promise<void>;
+  /** Relay pods (our labels): their IPs for GET /queue and POST /drain. */
+  pods?: Informer<KubeObject>;
+  /** The queue's PersistentVolumeClaims (metadata only, our labels). */
+  claims?: Informer<KubeObject>;
+}
+
+function ofRelay(informer: Informer<KubeObject> | undefined, relay: SmtpRelay): KubeObject[] {
+  return (informer?.list(relay.metadata.namespace) ?? []).filter((o) => o.metadata.labels?.[LABEL_INSTANCE] === relay.metadata.name);
 }
 
 export function createClusterAccess(deps: ClusterDeps): ClusterAccess {
@@ -49,14 +57,26 @@ export function createClusterAccess(deps: ClusterDeps): ClusterAccess {
     },
     certManagerInstalled: () => deps.certManagerInstalled(),
     async issuerExists(kind, namespace, name) {
-      const found = await getObject(kc, { apiVersion: 'cert-manager.io/v1', kind, name, namespace: kind === 'ClusterIssuer' ? undefined : namespace });
-      return found !== undefined;
+      try {
+        const found = await getObject(kc, { apiVersion: 'cert-manager.io/v1', kind, name, namespace: kind === 'ClusterIssuer' ? undefined : namespace });
+        return found !== undefined;
+      } catch (err) {
+        // A namespaced install (deploy/overlays/namespaced) may not read ClusterIssuers:
+        // cannot tell, so do not stall; cert-manager reports a missing issuer on the Certificate.
+        if (isForbidden(err)) return true;
+        throw err;
+      }
     },
     event: (relay, type, reason, message) => deps.recordEvent(relay, type, reason, message),
+    relayPods: (relay) => ofRelay(deps.pods, relay),
+    queueClaims: (relay) => (deps.claims ? new Set(ofRelay(deps.claims, relay).map((c) => c.metadata.name)) : undefined),
   };
 }
 
-/** Reads one Secret for the facts cache; undefined when it is gone. */
+/**
+ * Reads the relay's TLS Secret for the facts cache (the reconciler reads no other
+ * Secret in full: see docs/security.md, "What the operator reads"); undefined when it is gone.
+ */
 export async function readSecret(kc: KubeConfig, namespace: string, name: string): Promise<{ resourceVersion: string; data?: Record<string, string> } | undefined> {
   try {
     const secret = await kubeRequest<{ metadata: { resourceVersion: string }; data?: Record<string, string> }>(kc, {

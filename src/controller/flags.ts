@@ -3,8 +3,8 @@ import { parseDuration } from './builders/spec.js';
 
 export interface OperatorOptions {
   kubeconfig?: string;
-  /** Watch one namespace; undefined = all namespaces. */
-  namespace?: string;
+  /** Watch these namespaces only (--namespace a,b); undefined = all namespaces. */
+  namespaces?: string[];
   metricsPort: number;
   healthPort: number;
   leaderElect: boolean;
@@ -20,38 +20,102 @@ export interface OperatorOptions {
   /** Tests only: replaces every relay's spec.healthCheck.interval. */
   probeIntervalOverrideMs?: number;
   resyncMs: number;
+  /** Longest a pod may take to deliver its queue before a scale-down or mode switch goes ahead anyway (reported). */
+  drainTimeoutMs: number;
   /** Host the metrics/health servers bind. */
   bindAddress: string;
+  /** Namespace (by its kubernetes.io/metadata.name label) each relay's NetworkPolicy lets scrape the metrics port. */
+  monitoringNamespace: string;
+  /** spec.image must match one (exact, or a prefix ending in *); the default relay image is always allowed. */
+  allowedRelayImages: string[];
+  /** ClusterIssuers a relay may name; ['*'] = any. */
+  allowedClusterIssuers: string[];
+  /** spec.upstream.host must match one (host, *.suffix); ['*'] = any. */
+  allowedUpstreamHosts: string[];
 }
+
+/** The relay image when neither --default-relay-image nor $RELAY_IMAGE is set (fully qualified: no registry guessing). */
+export const DEFAULT_RELAY_IMAGE = 'ghcr.io/smtp-relay-operator/smtp-relay-operator:0.1.0';
 
 export const OPERATOR_USAGE = `smtp-relay-operator operator [options]
 
-Runs the SmtpRelay controller: reconciles SmtpRelay objects into a Deployment,
-Service, ConfigMap, cert-manager Certificate and PodDisruptionBudget, and
+Runs the SmtpRelay controller: reconciles SmtpRelay objects into a StatefulSet (Durable) or Deployment,
+Services, ConfigMap, NetworkPolicy, cert-manager Certificate and PodDisruptionBudget, and
 reports their state (and the TLS each relay serves) in the SmtpRelay status.
 
 Options:
   --kubeconfig PATH                 kubeconfig file (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)
-  --namespace NS                    watch one namespace (default: all namespaces)
+  --namespace NS[,NS...]            watch only these namespaces (default: all namespaces); with
+                                    deploy/overlays/namespaced, a Role per namespace is enough
   --metrics-port N                  port for /metrics (default 8080; 0 = any free port)
   --health-port N                   port for /healthz and /readyz (default 8081; may equal --metrics-port)
   --bind-address ADDR               address the HTTP servers bind (default 0.0.0.0)
+  --monitoring-namespace NS         namespace allowed to scrape relay metrics through each relay's NetworkPolicy (default monitoring)
   --leader-elect=true|false         take a Lease before reconciling (default true)
   --leader-election-namespace NS    namespace of the Lease (default $POD_NAMESPACE or smtp-relay-system)
   --leader-election-id NAME         name of the Lease (default smtp-relay-operator)
   --concurrency N                   relays reconciled in parallel (default 4)
-  --default-relay-image IMAGE       relay image when spec.image is empty (default $RELAY_IMAGE or smtp-relay-operator:0.1.0)
+  --default-relay-image IMAGE       relay image when spec.image is empty (default $RELAY_IMAGE or ${DEFAULT_RELAY_IMAGE})
+  --allowed-relay-images LIST       comma-separated images a relay may set in spec.image: exact references, or
+                                    prefixes ending in * (registry.example.com/smtp-relay-operator:*), * = any.
+                                    The default relay image is always allowed. Default: none (spec.image refused)
+  --allowed-cluster-issuers LIST    comma-separated ClusterIssuer names a relay may use, * = any (default *);
+                                    empty = none (relays must use an Issuer in their own namespace)
+  --allowed-upstream-hosts LIST     comma-separated upstream hosts a relay may send mail and credentials to:
+                                    exact names or *.example.com (hosts below it), * = any (default *)
   --tls-probe=on|off                probe the TLS each relay serves; off: TLSHealthy stays Unknown and does not gate Ready (default on)
   --probe-concurrency N             endpoints probed at once, over all relays (default 10)
   --probe-local-endpoints           DEVELOPMENT ONLY: probe the addresses in the Service annotation
-                                    local.smtprelay.dev/endpoints (written by the local runtime) instead of Service DNS
+                                    local.smtprelay.dev/endpoints (written by the local runtime) instead of Service DNS,
+                                    and read queues at local.smtprelay.dev/pods on the workload instead of pod IPs
   --probe-interval-override DURATION
                                     TESTS ONLY: probe every relay this often, ignoring spec.healthCheck.interval (min 1s)
   --resync DURATION                 reconcile every relay at least this often (default 10m)
+  --drain-timeout DURATION          before removing a Durable replica (scale-down, switch to PassThrough) the operator
+                                    lets it deliver its queue for at most this long; then it goes ahead, keeps the claim
+                                    and reports the mail left on it (default 10m)
   --help                            show this help
 `;
 
 export class FlagError extends Error {}
+
+/** A comma-separated list: items trimmed, empty items dropped, so "" is the empty list. */
+export function parseList(value: string): string[] {
+  return value.split(',').map((v) => v.trim()).filter(Boolean);
+}
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** "" or "*": all namespaces (undefined); otherwise DNS labels, deduplicated. */
+export function parseNamespaces(value: string): string[] | undefined {
+  const list = parseList(value);
+  if (list.length === 0 || (list.length === 1 && list[0] === '*')) return undefined;
+  for (const ns of list) if (!DNS_LABEL.test(ns)) throw new FlagError(`--namespace: "${ns}" is not a namespace name (a DNS label); use a comma-separated list like team-a,team-b`);
+  return [...new Set(list)];
+}
+
+/** Exact image references, or prefixes ending in a single trailing *. */
+export function parseImagePatterns(value: string): string[] {
+  const list = parseList(value);
+  for (const p of list) {
+    if (/\s/.test(p) || p.slice(0, -1).includes('*')) {
+      throw new FlagError(`--allowed-relay-images: "${p}" must be an image reference or a prefix ending in * (registry.example.com/smtp-relay-operator:*)`);
+    }
+  }
+  return list;
+}
+
+/** Host names, *.suffix, or * alone. */
+export function parseHostPatterns(value: string): string[] {
+  const list = parseList(value);
+  for (const p of list) {
+    const host = p.startsWith('*.') ? p.slice(2) : p;
+    if (p !== '*' && !/^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?\.?$/.test(host)) {
+      throw new FlagError(`--allowed-upstream-hosts: "${p}" must be a host name, *.example.com or *`);
+    }
+  }
+  return list;
+}
 
 const BOOLEAN: Record<string, boolean> = { true: true, false: false, on: true, off: false, yes: true, no: false, '1': true, '0': false };
 
@@ -69,12 +133,17 @@ export function parseOperatorFlags(args: string[], env: NodeJS.ProcessEnv = proc
     leaderElectionNamespace: env.POD_NAMESPACE || 'smtp-relay-system',
     leaderElectionId: 'smtp-relay-operator',
     concurrency: 4,
-    defaultRelayImage: env.RELAY_IMAGE || 'smtp-relay-operator:0.1.0',
+    defaultRelayImage: env.RELAY_IMAGE || DEFAULT_RELAY_IMAGE,
     tlsProbe: true,
     probeConcurrency: 10,
     probeLocalEndpoints: false,
     resyncMs: 10 * 60_000,
+    drainTimeoutMs: 10 * 60_000,
     bindAddress: '0.0.0.0',
+    monitoringNamespace: 'monitoring',
+    allowedRelayImages: [],
+    allowedClusterIssuers: ['*'],
+    allowedUpstreamHosts: ['*'],
   };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
@@ -106,14 +175,19 @@ export function parseOperatorFlags(args: string[], env: NodeJS.ProcessEnv = proc
     };
     switch (flag) {
       case '--kubeconfig': opts.kubeconfig = value(); break;
-      case '--namespace': {
-        const ns = value();
-        opts.namespace = ns === '' || ns === '*' ? undefined : ns;
-        break;
-      }
+      case '--namespace': opts.namespaces = parseNamespaces(value()); break;
+      case '--allowed-relay-images': opts.allowedRelayImages = parseImagePatterns(value()); break;
+      case '--allowed-cluster-issuers': opts.allowedClusterIssuers = parseList(value()); break;
+      case '--allowed-upstream-hosts': opts.allowedUpstreamHosts = parseHostPatterns(value()); break;
       case '--metrics-port': opts.metricsPort = parsePort(flag, value()); break;
       case '--health-port': opts.healthPort = parsePort(flag, value()); break;
       case '--bind-address': opts.bindAddress = value(); break;
+      case '--monitoring-namespace': {
+        const v = value();
+        if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(v)) throw new FlagError(`--monitoring-namespace must be a namespace name (DNS-1123 label), got "${v}"`);
+        opts.monitoringNamespace = v;
+        break;
+      }
       case '--leader-elect': opts.leaderElect = bool(); break;
       case '--leader-election-namespace': opts.leaderElectionNamespace = value(); break;
       case '--leader-election-id': opts.leaderElectionId = value(); break;
@@ -151,6 +225,13 @@ export function parseOperatorFlags(args: string[], env: NodeJS.ProcessEnv = proc
         const ms = parseDuration(v);
         if (ms === undefined || ms < 1000) throw new FlagError(`--resync must be a duration of at least 1s like 10m, got "${v}"`);
         opts.resyncMs = ms;
+        break;
+      }
+      case '--drain-timeout': {
+        const v = value();
+        const ms = parseDuration(v);
+        if (ms === undefined || ms < 1000) throw new FlagError(`--drain-timeout must be a duration of at least 1s like 10m, got "${v}"`);
+        opts.drainTimeoutMs = ms;
         break;
       }
       default:

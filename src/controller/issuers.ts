@@ -7,6 +7,7 @@ import type { SmtpRelay } from '../api/types.js';
 import type { Logger } from '../common/logger.js';
 import { kubeRequest } from '../kube/http.js';
 import { createInformer, type KubeInformer } from '../kube/informer.js';
+import { createInformerFor } from '../kube/multi-namespace.js';
 import type { KubeObject } from '../kube/types.js';
 
 export const ISSUER_INDEX = 'issuers';
@@ -39,20 +40,23 @@ async function mayWatch(kc: KubeConfig, resource: string, namespace: string | un
  * Starts the issuer informers it is allowed to; each issuer event calls onIssuer with
  * the index value, for the caller to wake the relays that reference it.
  */
-export async function startIssuerInformers(kc: KubeConfig, namespace: string | undefined, logger: Logger, onIssuer: (indexValue: string) => void): Promise<KubeInformer<KubeObject>[]> {
+export async function startIssuerInformers(kc: KubeConfig, namespaces: readonly string[] | undefined, logger: Logger, onIssuer: (indexValue: string) => void): Promise<KubeInformer<KubeObject>[]> {
   const started: KubeInformer<KubeObject>[] = [];
-  for (const [kind, plural, ns] of [['Issuer', 'issuers', namespace], ['ClusterIssuer', 'clusterissuers', undefined]] as const) {
-    let allowed = false;
+  for (const [kind, plural, nsList] of [['Issuer', 'issuers', namespaces], ['ClusterIssuer', 'clusterissuers', undefined]] as const) {
+    let allowed = true;
     try {
-      allowed = await mayWatch(kc, plural, ns);
+      for (const ns of nsList ?? [undefined]) allowed &&= await mayWatch(kc, plural, ns);
     } catch (err) {
+      allowed = false;
       logger.warn('could not check access to cert-manager issuers', { kind, error: String(err) });
     }
     if (!allowed) {
       logger.info(`not watching ${kind}s (RBAC grants no list/watch on cert-manager.io ${plural}); a relay waiting for a missing ${kind} is retried on a growing delay instead`);
       continue;
     }
-    const informer = createInformer<KubeObject>(kc, { apiVersion: 'cert-manager.io/v1', kind, plural, namespace: ns, metadataOnly: true });
+    const informer = kind === 'Issuer'
+      ? createInformerFor<KubeObject>(kc, { apiVersion: 'cert-manager.io/v1', kind, plural, metadataOnly: true }, nsList)
+      : createInformer<KubeObject>(kc, { apiVersion: 'cert-manager.io/v1', kind, plural, metadataOnly: true });
     for (const event of ['add', 'update', 'delete'] as const) informer.on(event, (obj) => onIssuer(issuerIndexValue({ ...obj, kind })));
     let reported = false;
     informer.onError((err) => {

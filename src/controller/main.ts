@@ -37,7 +37,7 @@ export async function runOperator(args: string[]): Promise<number> {
     recordEvent: createRelayEventRecorder(kc, logger),
   });
   logger.info('operator started', {
-    namespace: opts.namespace ?? '(all)',
+    namespaces: opts.namespaces?.join(',') ?? '(all)',
     metricsPort: operator.metricsPort,
     healthPort: operator.healthPort,
     leaderElect: opts.leaderElect,

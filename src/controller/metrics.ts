@@ -12,6 +12,8 @@ export interface OperatorMetrics {
   statusWrites: Counter<'why'>;
   /** Per-relay probe and replica series (smtp_relay_probe_success, ...). */
   probes: ProbeMetrics;
+  /** Messages held in each relay's queues (sum over its pods), from GET /queue: a number for dashboards, never status. */
+  relayQueueDepth: Gauge<'namespace' | 'name'>;
 }
 
 export function createOperatorMetrics(): OperatorMetrics {
@@ -45,5 +47,11 @@ export function createOperatorMetrics(): OperatorMetrics {
       registers: [registry],
     }),
     probes: new ProbeMetrics(registry),
+    relayQueueDepth: new Gauge({
+      name: 'smtp_relay_queued_messages',
+      help: 'Messages held in the SmtpRelay\'s durable queues (sum over its pods), as the operator last read them (GET /queue).',
+      labelNames: ['namespace', 'name'],
+      registers: [registry],
+    }),
   };
 }

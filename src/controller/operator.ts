@@ -7,15 +7,17 @@ import { API_VERSION, KIND, PLURAL, type SmtpRelay } from '../api/types.js';
 import { startHealthServer } from '../common/http-server.js';
 import type { Logger } from '../common/logger.js';
 import { hasResource } from '../kube/apply.js';
-import { controllerOwnerKey, createInformer, objectKey, type KubeInformer } from '../kube/informer.js';
+import { controllerOwnerKey, objectKey, type KubeInformer } from '../kube/informer.js';
+import { createInformerFor } from '../kube/multi-namespace.js';
 import type { KubeObject } from '../kube/types.js';
 import { createWorkQueue, runWorkers, type Workers } from '../kube/workqueue.js';
-import { CHILD_KINDS, MANAGED_SELECTOR, referencedSecrets } from './builders/index.js';
+import { CHILD_KINDS, LABEL_INSTANCE, MANAGED_SELECTOR, referencedSecrets } from './builders/index.js';
 import { createClusterAccess, readSecret } from './cluster.js';
 import type { OperatorOptions } from './flags.js';
 import type { DeepScanResult, ProbeOptions, ProbeResult } from '../probe/index.js';
 import { ISSUER_INDEX, issuerIndexValues, startIssuerInformers } from './issuers.js';
 import { createOperatorMetrics, type OperatorMetrics } from './metrics.js';
+import { QueuePoller } from './queue/index.js';
 import { Reconciler } from './reconciler.js';
 import { TlsHealthScheduler } from './tls-health/index.js';
 import { SecretFactsCache } from './tls-secret.js';
@@ -55,13 +57,17 @@ const SECRET_INDEX = 'secrets';
 export async function startOperator(opts: OperatorOptions, deps: OperatorDeps): Promise<OperatorHandle> {
   const { kubeConfig: kc, logger } = deps;
   const metrics = createOperatorMetrics();
-  const ns = opts.namespace;
+  // --namespace a,b: every informer lists and watches those namespaces only, so every write (children, status, Events) stays in them.
+  const namespaces = opts.namespaces;
 
-  const relays = createInformer<KubeObject>(kc, { apiVersion: API_VERSION, kind: KIND, plural: PLURAL, namespace: ns });
+  const relays = createInformerFor<KubeObject>(kc, { apiVersion: API_VERSION, kind: KIND, plural: PLURAL }, namespaces);
   // Which relays reference a Secret: "namespace/secret" -> relays, so a Secret event wakes exactly them.
   relays.addIndex(SECRET_INDEX, (obj) => referencedSecrets(obj as unknown as SmtpRelay).map((r) => `${obj.metadata.namespace}/${r.name}`));
   relays.addIndex(ISSUER_INDEX, (obj) => issuerIndexValues(obj as unknown as SmtpRelay));
-  const secrets = createInformer<KubeObject>(kc, { apiVersion: 'v1', kind: 'Secret', plural: 'secrets', namespace: ns, metadataOnly: true });
+  const secrets = createInformerFor<KubeObject>(kc, { apiVersion: 'v1', kind: 'Secret', plural: 'secrets', metadataOnly: true }, namespaces);
+  // The relays' pods (IPs for the queue's GET /queue and POST /drain) and queue claims (names only: stranded mail).
+  const pods = createInformerFor<KubeObject>(kc, { apiVersion: 'v1', kind: 'Pod', plural: 'pods', labelSelector: MANAGED_SELECTOR }, namespaces);
+  const claims = createInformerFor<KubeObject>(kc, { apiVersion: 'v1', kind: 'PersistentVolumeClaim', plural: 'persistentvolumeclaims', labelSelector: MANAGED_SELECTOR, metadataOnly: true }, namespaces);
 
   const children = new Map<string, KubeInformer<KubeObject>>();
   const queue = createWorkQueue({ name: 'smtprelay', baseDelayMs: 500, maxDelayMs: 5 * 60_000 });
@@ -71,7 +77,7 @@ export async function startOperator(opts: OperatorOptions, deps: OperatorDeps): 
   const enqueueOwner = (obj: KubeObject) => enqueue(controllerOwnerKey(obj, KIND, API_VERSION.split('/')[0]));
 
   function startChildInformer(kind: (typeof CHILD_KINDS)[number]): KubeInformer<KubeObject> {
-    const informer = createInformer<KubeObject>(kc, { apiVersion: kind.apiVersion, kind: kind.kind, plural: kind.plural, namespace: ns, labelSelector: MANAGED_SELECTOR });
+    const informer = createInformerFor<KubeObject>(kc, { apiVersion: kind.apiVersion, kind: kind.kind, plural: kind.plural, labelSelector: MANAGED_SELECTOR }, namespaces);
     for (const event of ['add', 'update', 'delete'] as const) informer.on(event, enqueueOwner);
     informer.onError((err) => logger.warn('informer error', { kind: kind.kind, error: String(err) }));
     children.set(kind.kind, informer);
@@ -93,7 +99,7 @@ export async function startOperator(opts: OperatorOptions, deps: OperatorDeps): 
       logger.info('cert-manager found: watching Certificates');
       // Issuers: a relay stalled on a missing Issuer heals when it appears.
       issuerInformers.push(
-        ...(await startIssuerInformers(kc, ns, logger, (value) => {
+        ...(await startIssuerInformers(kc, namespaces, logger, (value) => {
           for (const relay of relays.byIndex(ISSUER_INDEX, value)) enqueue(objectKey(relay));
         })),
       );
@@ -112,6 +118,7 @@ export async function startOperator(opts: OperatorOptions, deps: OperatorDeps): 
     metrics.relayReady.remove({ namespace, name: obj.metadata.name });
     metrics.probes.removeRelay(namespace, obj.metadata.name);
     tlsHealth?.forget(namespace, obj.metadata.name);
+    queuePoller.forget(`${namespace}/${obj.metadata.name}`);
     enqueue(objectKey(obj));
   });
   // Probes run in the background; a finished probe puts its relay back on the queue.
@@ -126,6 +133,22 @@ export async function startOperator(opts: OperatorOptions, deps: OperatorDeps): 
         deepScan: deps.prober?.deepScan,
       })
     : undefined;
+  // Every relay's queue, read on the probe schedule (every 2 s while it drains); a finished read requeues the relay.
+  const queuePoller = new QueuePoller({
+    concurrency: opts.probeConcurrency,
+    onPolled: (key) => queue.add(key),
+    logger,
+    onDepth: (key, depth) => {
+      const [namespace = '', name = ''] = key.split('/');
+      if (depth === undefined) metrics.relayQueueDepth.remove({ namespace, name });
+      else metrics.relayQueueDepth.set({ namespace, name }, depth);
+    },
+  });
+  // A deleted claim may end a stranded-mail report.
+  claims.on('delete', (obj) => {
+    const instance = obj.metadata.labels?.[LABEL_INSTANCE];
+    if (instance) enqueue(`${obj.metadata.namespace}/${instance}`);
+  });
   const secretFacts = new SecretFactsCache((namespace, name) => readSecret(kc, namespace, name));
   const onSecret = (obj: KubeObject) => {
     for (const relay of relays.byIndex(SECRET_INDEX, objectKey(obj))) enqueue(objectKey(relay));
@@ -138,7 +161,7 @@ export async function startOperator(opts: OperatorOptions, deps: OperatorDeps): 
     secretFacts.forget(obj.metadata.namespace ?? '', obj.metadata.name);
     onSecret(obj);
   });
-  for (const [name, inf] of [['SmtpRelay', relays], ['Secret', secrets]] as const) {
+  for (const [name, inf] of [['SmtpRelay', relays], ['Secret', secrets], ['Pod', pods], ['PersistentVolumeClaim', claims]] as const) {
     inf.onError((err) => logger.warn('informer error', { kind: name, error: String(err) }));
   }
 
@@ -149,12 +172,15 @@ export async function startOperator(opts: OperatorOptions, deps: OperatorDeps): 
     logger.warn('--probe-interval-override: every relay is probed at this interval, ignoring spec.healthCheck.interval (TESTS ONLY)', { intervalMs: opts.probeIntervalOverrideMs });
   }
   const reconciler = new Reconciler({
-    cluster: createClusterAccess({ kubeConfig: kc, relays, secrets, children: () => children, certManagerInstalled, recordEvent: deps.recordEvent }),
+    cluster: createClusterAccess({ kubeConfig: kc, relays, secrets, children: () => children, certManagerInstalled, recordEvent: deps.recordEvent, pods, claims }),
+    queue: { poller: queuePoller, drainTimeoutMs: opts.drainTimeoutMs },
     secrets: secretFacts,
     defaultImage: opts.defaultRelayImage,
+    tenancy: { defaultImage: opts.defaultRelayImage, allowedRelayImages: opts.allowedRelayImages, allowedClusterIssuers: opts.allowedClusterIssuers, allowedUpstreamHosts: opts.allowedUpstreamHosts },
     probeEnabled: opts.tlsProbe,
     tlsHealth,
     probeLocalEndpoints: opts.probeLocalEndpoints,
+    monitoringNamespace: opts.monitoringNamespace,
     logger,
     maxRequeueMs: opts.resyncMs,
     onStatus: (relay, status, replicas) => {
@@ -167,7 +193,7 @@ export async function startOperator(opts: OperatorOptions, deps: OperatorDeps): 
 
   // Caches first (also while not leading, so a new leader starts warm).
   for (const kind of CHILD_KINDS) if (kind.kind !== 'Certificate') startChildInformer(kind);
-  await Promise.all([relays.start(), secrets.start(), ...[...children.values()].map((i) => i.start())]);
+  await Promise.all([relays.start(), secrets.start(), pods.start(), claims.start(), ...[...children.values()].map((i) => i.start())]);
   try {
     await certManagerInstalled();
   } catch (err) {
@@ -198,7 +224,7 @@ export async function startOperator(opts: OperatorOptions, deps: OperatorDeps): 
   const depthTimer = setInterval(() => metrics.queueDepth.set(queue.len()), 1000);
   depthTimer.unref();
 
-  const informers = () => [relays, secrets, ...children.values(), ...issuerInformers];
+  const informers = () => [relays, secrets, pods, claims, ...children.values(), ...issuerInformers];
   synced = (await Promise.all(informers().map((i) => i.waitForSync(60_000)))).every(Boolean);
   if (!synced) logger.warn('caches did not sync within 60s; continuing, they keep retrying');
   synced = true;
@@ -206,7 +232,7 @@ export async function startOperator(opts: OperatorOptions, deps: OperatorDeps): 
   async function startWorking(): Promise<void> {
     if (stopped) return;
     leading = true;
-    logger.info('starting workers', { concurrency: opts.concurrency, namespace: ns ?? '(all)' });
+    logger.info('starting workers', { concurrency: opts.concurrency, namespaces: namespaces?.join(',') ?? '(all)' });
     workers = runWorkers(queue, opts.concurrency, async (key) => reconciler.reconcile(key), {
       onResult: (key, outcome, durationMs) => {
         metrics.reconcileDuration.observe(durationMs / 1000);
@@ -234,6 +260,7 @@ export async function startOperator(opts: OperatorOptions, deps: OperatorDeps): 
     queue.shutDown();
     await workers?.stop();
     await tlsHealth?.stop();
+    await queuePoller.stop();
     leading = false;
     await deps.leader?.release().catch((err: unknown) => logger.warn('could not release the lease', { error: String(err) }));
     for (const informer of informers()) informer.stop();

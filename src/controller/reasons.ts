@@ -14,6 +14,10 @@ export const Reason = {
   ChildNotOwned: 'ChildNotOwned',
   CertificateExpired: 'CertificateExpired',
   CertificateNotYetValid: 'CertificateNotYetValid',
+  // The operator's allow-lists refuse what the spec asks for (src/controller/tenancy.ts)
+  ImageNotAllowed: 'ImageNotAllowed',
+  IssuerNotAllowed: 'IssuerNotAllowed',
+  UpstreamHostNotAllowed: 'UpstreamHostNotAllowed',
   // Work in progress (Reconciling=True)
   CertificateIssuing: 'CertificateIssuing',
   DeploymentRollingOut: 'DeploymentRollingOut',
@@ -34,6 +38,24 @@ export const Reason = {
   EndpointsHealthyWithWarnings: 'EndpointsHealthyWithWarnings',
   EndpointUnhealthy: 'EndpointUnhealthy',
   TLSUnhealthy: 'TLSUnhealthy',
+  /** TLSHealthy and Ready: an endpoint accepted an outside recipient from an outside sender without AUTH (probe code open-relay). */
+  OpenRelay: 'OpenRelay',
+  // Delivering (the relays' GET /queue, src/controller/queue/)
+  UpstreamAccepting: 'UpstreamAccepting',
+  /** The last delivery attempt could not reach the upstream (connection, TLS, timeout). */
+  UpstreamUnavailable: 'UpstreamUnavailable',
+  /** The upstream answered the last attempt with a 4xx or 5xx reply. */
+  UpstreamRejecting: 'UpstreamRejecting',
+  /** Mail waits longer than the backlog threshold although no attempt failed (a slow upstream). */
+  QueueBacklog: 'QueueBacklog',
+  /** A drain timed out and left mail on a PersistentVolumeClaim (status.queue.strandedClaims). */
+  QueueStranded: 'QueueStranded',
+  QueueNotObserved: 'QueueNotObserved',
+  // Reconciling while replicas deliver their queues before removal; Events of a drain
+  QueueDraining: 'QueueDraining',
+  DrainStarted: 'DrainStarted',
+  DrainCompleted: 'DrainCompleted',
+  DrainTimedOut: 'DrainTimedOut',
 } as const;
 
 export type ReasonValue = (typeof Reason)[keyof typeof Reason];

@@ -7,12 +7,15 @@ import type { Condition, SmtpRelay, SmtpRelayStatus } from '../api/types.js';
 import { ConditionType } from '../api/types.js';
 import type { Logger } from '../common/logger.js';
 import type { KubeObject, ReconcileResult } from '../kube/types.js';
-import { desiredChildren, names, parseDuration, referencedSecrets, replicas, type BuildContext } from './builders/index.js';
+import { desiredChildren, isDurable, names, parseDuration, primaryServiceName, referencedSecrets, replicas, type BuildContext } from './builders/index.js';
+import { DRAIN_POLL_MS, planWorkload, queueEvents, queueTargets, type ObservedQueuePod, type QueueObserveInput, type QueueTarget, type WorkloadPlan } from './queue/index.js';
+import type { QueueObservation } from './queue/delivering.js';
 import { conditionTransitions } from './conditions.js';
 import { coversDesired } from './covers-desired.js';
 import { Reason } from './reasons.js';
 import { computeStatus, type CertificateObservation, type DeploymentObservation, type ProbeObservation, type Problem, type TlsSecretFacts } from './status.js';
 import { probeTargets, statusWriteDecision, tlsHealthEvents, type TlsHealthInput, type TlsHealthView } from './tls-health/index.js';
+import { checkTenancy, type TenancyPolicy } from './tenancy.js';
 import type { SecretFactsCache } from './tls-secret.js';
 import { validateSemantics } from './validate.js';
 
@@ -34,18 +37,34 @@ export interface ClusterAccess {
   certManagerInstalled(): Promise<boolean>;
   issuerExists(kind: 'Issuer' | 'ClusterIssuer', namespace: string, name: string): Promise<boolean>;
   event(relay: SmtpRelay, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
+  /** The relay's pods from the Pod cache (their IPs: GET /queue, POST /drain). Absent: none known. */
+  relayPods?(relay: SmtpRelay): KubeObject[];
+  /** Names of the relay's PersistentVolumeClaims (metadata cache); undefined when not watched. */
+  queueClaims?(relay: SmtpRelay): ReadonlySet<string> | undefined;
+}
+
+/** The relay queues' reader (queue/poller.ts) and the drain timeout (--drain-timeout). */
+export interface QueueAccess {
+  poller: { latest(key: string, targets: QueueTarget[]): ObservedQueuePod[]; observe(input: QueueObserveInput): { nextPollInMs: number }; forget(key: string): void };
+  drainTimeoutMs: number;
 }
 
 export interface ReconcilerOptions {
   cluster: ClusterAccess;
   secrets: SecretFactsCache;
   defaultImage: string;
+  /** The operator's allow-lists (--allowed-relay-images, ...); undefined: no checks. */
+  tenancy?: TenancyPolicy;
   /** --tls-probe: whether TLSHealthy gates Ready. */
   probeEnabled: boolean;
   /** The TLS-health scheduler (tls-health/scheduler.ts); required for probeEnabled to probe anything. */
   tlsHealth?: { observe(input: TlsHealthInput): TlsHealthView; forget(namespace: string, name: string): void };
   /** --probe-local-endpoints: probe the addresses in the Service annotation (development only). */
   probeLocalEndpoints?: boolean;
+  /** --monitoring-namespace: the namespace the relays' NetworkPolicy lets scrape metrics. */
+  monitoringNamespace?: string;
+  /** Reads the relays' queues and drains before scale-down; undefined: the StatefulSet follows spec.replicas at once. */
+  queue?: QueueAccess;
   logger: Logger;
   now?: () => Date;
   /** Upper bound of any requeue (the resync period). */
@@ -108,30 +127,40 @@ export class Reconciler {
       this.stalledAttempts.delete(key);
       this.written.delete(key);
       this.appliedDigests.delete(key);
+      this.opts.queue?.poller.forget(key);
       return {};
     }
     const log = this.opts.logger.child({ namespace, name });
 
-    const problems: Problem[] = [...validateSemantics(relay)];
-    // An invalid spec changes nothing in the cluster: the last good children keep serving.
+    const problems: Problem[] = [...validateSemantics(relay), ...(this.opts.tenancy ? checkTenancy(relay, this.opts.tenancy) : [])];
+    // An invalid spec (or one the allow-lists refuse) changes nothing in the cluster: the last good children keep serving.
     const specInvalid = problems.length > 0;
     const refs = await this.checkReferences(relay, problems);
     const certManager = relay.spec.tls.issuerRef ? await this.checkIssuer(relay, problems) : true;
 
-    const ctx: BuildContext = { defaultImage: this.opts.defaultImage, secretVersions: refs.versions };
+    const last = this.written.get(key);
+    const stored = last && last.fromResourceVersion === relay.metadata.resourceVersion ? last.status : relay.status;
+    // While something needs a human the workload is held as it is (applyChild), so no pod is asked to drain either.
+    const queue = this.planQueue(key, relay, stored, problems.length > 0);
+
+    const ctx: BuildContext = {
+      defaultImage: this.opts.defaultImage,
+      secretVersions: refs.versions,
+      monitoringNamespace: this.opts.monitoringNamespace,
+      ...(queue.plan.statefulSetReplicas !== undefined ? { statefulSetReplicas: queue.plan.statefulSetReplicas } : {}),
+    };
     const desired = desiredChildren(relay, ctx);
     const applied = await this.applyChildren(key, relay, specInvalid ? [] : desired, problems, certManager);
-    if (!specInvalid) await this.prune(relay, desired, log);
+    if (!specInvalid) await this.prune(relay, desired, log, keptChildren(relay, queue.plan));
 
     // The apply responses are fresher than the caches (they carry the new generation).
-    const deployment = applied.get(`Deployment/${names.deployment(relay)}`) ?? cluster.cachedChild('Deployment', namespace, names.deployment(relay));
+    const workloadKind = isDurable(relay) ? 'StatefulSet' : 'Deployment';
+    const deployment = applied.get(`${workloadKind}/${names.deployment(relay)}`) ?? cluster.cachedChild(workloadKind, namespace, names.deployment(relay));
     const certificate = relay.spec.tls.issuerRef
       ? (applied.get(`Certificate/${names.certificate(relay)}`) ?? cluster.cachedChild('Certificate', namespace, names.certificate(relay)))
       : undefined;
     const deploymentObs = deployment ? observeDeployment(deployment) : undefined;
     const { probe, nextProbeInMs } = this.observeTlsHealth(relay, deploymentObs, refs);
-    const last = this.written.get(key);
-    const stored = last && last.fromResourceVersion === relay.metadata.resourceVersion ? last.status : relay.status;
     const status = computeStatus(
       { ...relay, status: stored },
       {
@@ -140,6 +169,7 @@ export class Reconciler {
         certificate: certificate ? observeCertificate(certificate) : undefined,
         tlsSecret: refs.tls,
         probe,
+        queue: queue.observation,
       },
       this.now(),
     );
@@ -152,7 +182,55 @@ export class Reconciler {
       if (decision.why === 'changed') log.info('status updated', { ready: readyOf(status), reason: status.conditions?.[0]?.reason, tlsHealth: status.tlsHealth, observedGeneration: status.observedGeneration });
     }
     this.opts.onStatus?.(relay, status, { desired: replicas(relay), available: deploymentObs?.availableReplicas ?? 0 });
-    return { requeueAfterMs: this.nextRun(key, relay, problems, refs.tls, nextProbeInMs) };
+    // The next probe or queue poll is due then (both also requeue the relay when they finish); a drain looks again soon.
+    const soonest = Math.min(nextProbeInMs ?? Infinity, queue.nextPollInMs ?? Infinity, queue.plan.requeueAfterMs ?? Infinity);
+    return { requeueAfterMs: this.nextRun(key, relay, problems, refs.tls, Number.isFinite(soonest) ? soonest : undefined) };
+  }
+
+  /**
+   * The drain plan from observed state (queue/drain.ts) and the queue observation for the status.
+   * Reads the queues' latest summaries, tells the poller which pods must drain or resume, and never
+   * waits on a pod: the poller talks to them in the background.
+   */
+  private planQueue(key: string, relay: SmtpRelay, stored: SmtpRelayStatus | undefined, hold: boolean): { plan: WorkloadPlan; observation?: QueueObservation; nextPollInMs?: number } {
+    const { cluster } = this.opts;
+    const namespace = relay.metadata.namespace;
+    const durable = isDurable(relay);
+    const sts = cluster.cachedChild('StatefulSet', namespace, names.statefulSet(relay));
+    const dep = cluster.cachedChild('Deployment', namespace, names.deployment(relay));
+    const queue = this.opts.queue;
+    if (!queue) return { plan: { keep: [], drainPods: [], resumePods: [], stranded: [], gaveUp: [] } };
+    const pods = cluster.relayPods?.(relay) ?? [];
+    const local = this.opts.probeLocalEndpoints ?? false;
+    const stsTargets = queueTargets(sts, pods, local);
+    const depTargets = queueTargets(dep, pods, local);
+    const stsPods = queue.poller.latest(key, stsTargets);
+    const planned = planWorkload({
+      durable,
+      desiredReplicas: replicas(relay),
+      statefulSet: sts ? { replicas: Number((sts.spec as { replicas?: number } | undefined)?.replicas ?? 0), availableReplicas: observeDeployment(sts).availableReplicas ?? 0 } : undefined,
+      deployment: dep ? { availableReplicas: observeDeployment(dep).availableReplicas ?? 0 } : undefined,
+      pods: stsPods,
+      previousDrain: stored?.queue?.drain,
+      recordedStranded: stored?.queue?.strandedClaims ?? [],
+      claims: cluster.queueClaims?.(relay),
+      podName: (o) => `${names.statefulSet(relay)}-${o}`,
+      claimName: (o) => names.queueClaim(relay, o),
+      now: this.now(),
+      drainTimeoutMs: queue.drainTimeoutMs,
+    });
+    const plan: WorkloadPlan = hold ? { ...planned, statefulSetReplicas: sts ? undefined : planned.statefulSetReplicas, drainPods: [], drain: undefined, requeueAfterMs: undefined } : planned;
+    const targets = [...stsTargets, ...depTargets];
+    const intervalMs = plan.drain ? DRAIN_POLL_MS : parseDuration(relay.spec.healthCheck?.interval) ?? 60_000;
+    const { nextPollInMs } = queue.poller.observe({ key, targets, intervalMs, drain: plan.drainPods, resume: plan.resumePods });
+    const observation: QueueObservation = {
+      durable,
+      pods: queue.poller.latest(key, targets),
+      ...(plan.drain ? { drain: plan.drain } : {}),
+      stranded: plan.stranded,
+      desiredReplicas: replicas(relay),
+    };
+    return { plan, observation, nextPollInMs: targets.length > 0 ? nextPollInMs : undefined };
   }
 
   /**
@@ -166,9 +244,9 @@ export class Reconciler {
   private async applyChildren(key: string, relay: SmtpRelay, desired: KubeObject[], problems: Problem[], certManager: boolean): Promise<Map<string, KubeObject>> {
     let digests = this.appliedDigests.get(key);
     if (!digests) this.appliedDigests.set(key, (digests = new Map()));
-    const split = desired.findIndex((c) => c.kind === 'Deployment');
-    // Only an existing Deployment is ever held back, so one to create goes in the same wave as the rest.
-    const deploymentExists = split > 0 && this.opts.cluster.cachedChild('Deployment', relay.metadata.namespace, desired[split]!.metadata.name) !== undefined;
+    const split = desired.findIndex((c) => WORKLOAD_KINDS.has(c.kind));
+    // Only an existing workload is ever held back, so one to create goes in the same wave as the rest.
+    const deploymentExists = split > 0 && this.opts.cluster.cachedChild(desired[split]!.kind, relay.metadata.namespace, desired[split]!.metadata.name) !== undefined;
     const waves = deploymentExists ? [desired.slice(0, split), desired.slice(split)] : [desired];
     const applied = new Map<string, KubeObject>();
     for (const wave of waves) {
@@ -194,7 +272,7 @@ export class Reconciler {
     const cached = cluster.cachedChild(child.kind, relay.metadata.namespace, child.metadata.name);
     // While a human must fix something, keep the running pods as they are:
     // a rollout now would only produce pods that cannot start.
-    if (child.kind === 'Deployment' && hasProblems && cached) return {};
+    if (WORKLOAD_KINDS.has(child.kind) && hasProblems && cached) return {};
     try {
       const foreign = await this.foreignObject(relay, child);
       if (foreign) return { problem: foreign };
@@ -230,7 +308,7 @@ export class Reconciler {
       this.opts.tlsHealth?.forget(relay.metadata.namespace, relay.metadata.name);
       return { probe: { enabled: false, disabledMessage: disabled } };
     }
-    const service = this.opts.cluster.cachedChild('Service', relay.metadata.namespace, names.service(relay));
+    const service = this.opts.cluster.cachedChild('Service', relay.metadata.namespace, primaryServiceName(relay));
     const targets = probeTargets(relay, service, this.opts.probeLocalEndpoints ?? false);
     let pending: string | undefined;
     if (!targets.ok) pending = `Not probed yet: ${targets.why}.`;
@@ -268,7 +346,10 @@ export class Reconciler {
         continue;
       }
       versions[ref.name] = version;
-      if (!isTls && ref.requiredKeys.length === 0) continue;
+      // Only the TLS Secret is read in full (its public tls.crt/ca.crt: expiry, fingerprint, probe trust).
+      // Credentials, DKIM key, users and upstream CA are checked for existence in the metadata-only
+      // cache; a missing key inside them is reported by the relay, which fails to start (docs/security.md).
+      if (!isTls) continue;
       const facts = await this.opts.secrets.get(namespace, ref.name, version);
       if (!facts) continue;
       const missing = ref.requiredKeys.filter((k) => !facts.keys.includes(k));
@@ -342,8 +423,8 @@ export class Reconciler {
   }
 
   /** Deletes children we own that the builders no longer produce (Certificate after switching to secretName, PDB after scaling to 1). */
-  private async prune(relay: SmtpRelay, desired: KubeObject[], log: Logger): Promise<void> {
-    const wanted = new Set(desired.map((c) => `${c.kind}/${c.metadata.name}`));
+  private async prune(relay: SmtpRelay, desired: KubeObject[], log: Logger, keep: string[] = []): Promise<void> {
+    const wanted = new Set([...desired.map((c) => `${c.kind}/${c.metadata.name}`), ...keep]);
     for (const child of this.opts.cluster.ownedChildren(relay)) {
       const owned = child.metadata.ownerReferences?.some((o) => o.controller && o.uid === relay.metadata.uid);
       if (!owned || wanted.has(`${child.kind}/${child.metadata.name}`) || child.metadata.deletionTimestamp) continue;
@@ -358,7 +439,7 @@ export class Reconciler {
       const event = eventFor(t.type, t.from, t.to);
       if (event) events.push({ type: event.type, reason: t.to.reason, message: t.to.message });
     }
-    events.push(...tlsHealthEvents(before, after));
+    events.push(...tlsHealthEvents(before, after), ...queueEvents(before, after));
     // Events are best effort and not awaited: a reconcile never waits for, or fails on, one.
     const warn = (err: unknown) => log.warn('could not record event', { error: errorMessage(err) });
     for (const e of events) {
@@ -394,6 +475,18 @@ export class Reconciler {
   }
 }
 
+/** The relay's workload kinds (spec.queue.mode): an existing one is held back while a problem needs a human. */
+const WORKLOAD_KINDS = new Set(['Deployment', 'StatefulSet']);
+
+/** Children of the other mode that must outlive a mode switch until drained or replaced: the workload and the ConfigMap its pods mount. */
+function keptChildren(relay: SmtpRelay, plan: WorkloadPlan): string[] {
+  return plan.keep.flatMap((kind) =>
+    kind === 'StatefulSet'
+      ? [`StatefulSet/${names.statefulSet(relay)}`, `ConfigMap/${names.queueConfigMap(relay)}`]
+      : [`Deployment/${names.deployment(relay)}`, `ConfigMap/${names.configMap(relay)}`],
+  );
+}
+
 /** A short fingerprint of a child as we would apply it (builders emit keys in a stable order). */
 function digestOf(child: KubeObject): string {
   return createHash('sha256').update(JSON.stringify(child)).digest('base64');
@@ -414,8 +507,8 @@ export function eventFor(type: string, from: string | undefined, to: Condition):
   switch (type) {
     case ConditionType.Ready:
       if (to.status === 'True') return { type: 'Normal' };
-      // TLSUnhealthy has its own event (tls-health/events.ts).
-      return from === 'True' && to.reason !== Reason.TLSUnhealthy ? { type: 'Warning' } : undefined;
+      // TLSUnhealthy has its own event (tls-health/events.ts); a drain has DrainStarted (queue/events.ts).
+      return from === 'True' && to.reason !== Reason.TLSUnhealthy && to.reason !== Reason.QueueDraining ? { type: 'Warning' } : undefined;
     case ConditionType.Stalled:
       if (to.status === 'True') return { type: 'Warning' };
       return from === 'True' ? { type: 'Normal' } : undefined;

@@ -5,6 +5,7 @@ import { ConditionType, DEFAULTS, type Condition, type EndpointCheckFailure, typ
 import { conditionReason, isReasonCode, tlsHealthSummary } from '../probe/index.js';
 import { names, parseDuration, replicas } from './builders/index.js';
 import { setCondition, type ConditionInput } from './conditions.js';
+import { deliveringCondition, queueState, type QueueObservation } from './queue/delivering.js';
 import { Reason } from './reasons.js';
 
 /** Something only a human can fix. Makes Stalled=True. */
@@ -61,6 +62,8 @@ export interface Observed {
   /** undefined when the TLS Secret is absent or holds no parsable certificate. */
   tlsSecret?: TlsSecretFacts;
   probe: ProbeObservation;
+  /** The relays' queues (GET /queue) and the drain plan; undefined when the operator does not read them. */
+  queue?: QueueObservation;
 }
 
 const DAY_MS = 86_400_000;
@@ -131,11 +134,13 @@ function rolloutProgress(relay: SmtpRelay, d: DeploymentObservation | undefined)
 }
 
 /**
- * Which failure names the TLSHealthy reason when several fail: nothing answering first,
- * then what breaks every client (expired, untrusted, wrong name), then a stale certificate.
+ * Which failure names the TLSHealthy reason when several fail: an open relay first (it is
+ * abused within hours, whatever else is wrong), then nothing answering, then what breaks
+ * every client (expired, untrusted, wrong name), then a stale certificate.
  * Codes not listed rank after these, in the order the prober reported them.
  */
 const FAILURE_SEVERITY = [
+  'open-relay',
   'connection-refused', 'dns-failure', 'timeout', 'tls-handshake-failed', 'protocol-error', 'plaintext-on-implicit-port', 'starttls-not-supported',
   'certificate-expired', 'certificate-not-yet-valid', 'certificate-not-trusted', 'certificate-host-mismatch', 'validation-failure',
   'stale-certificate-served', 'auth-before-tls',
@@ -202,9 +207,16 @@ export function computeStatus(relay: SmtpRelay, observed: Observed, now: Date): 
       : { type: ConditionType.Stalled, status: 'False', reason: Reason.NotStalled, message: 'No problem needs attention.' };
 
   // Reconciling: work that will finish on its own.
+  const drain = observed.queue?.drain;
+  const draining = drain
+    ? {
+        reason: Reason.QueueDraining,
+        message: `${drain.reason === 'ScaleDown' ? 'Scaling down' : 'Switching to PassThrough'}: pod(s) ${drain.pods.join(', ')} stopped accepting and deliver their queues first (since ${drain.startedAt}).`,
+      }
+    : undefined;
   const progress = cert.issuing
     ? { reason: Reason.CertificateIssuing, message: cert.condition.message }
-    : rollout ?? (awaitingProbe ? { reason: Reason.AwaitingTLSProbe, message: 'Waiting for the first TLS probe of the relay endpoints.' } : undefined);
+    : draining ?? rollout ?? (awaitingProbe ? { reason: Reason.AwaitingTLSProbe, message: 'Waiting for the first TLS probe of the relay endpoints.' } : undefined);
   const reconciling: ConditionInput =
     progress && problems.length === 0
       ? { type: ConditionType.Reconciling, status: 'True', ...progress }
@@ -217,12 +229,14 @@ export function computeStatus(relay: SmtpRelay, observed: Observed, now: Date): 
   else if (available.reason === Reason.ScaledToZero && !progress) ready = { type: ConditionType.Ready, status: 'True', reason: Reason.ScaledToZero, message: available.message };
   else if (available.status !== 'True') ready = { type: ConditionType.Ready, status: 'False', reason: available.reason, message: available.message };
   else if (progress) ready = { type: ConditionType.Ready, status: 'False', reason: progress.reason, message: progress.message };
-  else if (tls.condition.status === 'False') ready = { type: ConditionType.Ready, status: 'False', reason: Reason.TLSUnhealthy, message: tls.condition.message };
+  // An open relay names itself in Ready too: it is a security incident, not a TLS detail.
+  else if (tls.condition.status === 'False') ready = { type: ConditionType.Ready, status: 'False', reason: tls.condition.reason === Reason.OpenRelay ? Reason.OpenRelay : Reason.TLSUnhealthy, message: tls.condition.message };
   else ready = { type: ConditionType.Ready, status: 'True', reason: Reason.Ready, message: `The relay serves ${relay.spec.hostname} with a valid certificate.` };
 
   // Start from the previous conditions so unchanged statuses keep their lastTransitionTime.
   let conditions: Condition[] = (previous ?? []).filter((c) => ORDER.includes(c.type));
-  for (const input of [ready, reconciling, stalled, cert.condition, available, tls.condition]) {
+  const delivering = observed.queue ? [deliveringCondition(observed.queue)] : [];
+  for (const input of [ready, reconciling, stalled, cert.condition, available, tls.condition, ...delivering]) {
     conditions = setCondition(conditions, { ...input, observedGeneration: generation }, now);
   }
 
@@ -238,10 +252,15 @@ export function computeStatus(relay: SmtpRelay, observed: Observed, now: Date): 
   }
   if (observed.probe.enabled && observed.probe.endpoints) status.endpoints = observed.probe.endpoints;
   status.tlsHealth = tls.summary;
+  if (observed.queue) {
+    status.queue = { state: queueState(observed.queue) };
+    if (observed.queue.drain) status.queue.drain = observed.queue.drain;
+    if (observed.queue.stranded.length > 0) status.queue.strandedClaims = observed.queue.stranded;
+  }
   return status;
 }
 
-const ORDER: string[] = [ConditionType.Ready, ConditionType.Reconciling, ConditionType.Stalled, ConditionType.CertificateReady, ConditionType.Available, ConditionType.TLSHealthy];
+const ORDER: string[] = [ConditionType.Ready, ConditionType.Reconciling, ConditionType.Stalled, ConditionType.CertificateReady, ConditionType.Available, ConditionType.TLSHealthy, ConditionType.Delivering];
 
 function orderConditions(conditions: Condition[]): Condition[] {
   return [...conditions].sort((a, b) => ORDER.indexOf(a.type) - ORDER.indexOf(b.type));

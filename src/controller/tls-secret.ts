@@ -1,6 +1,7 @@
-// Facts about a Secret read once per resourceVersion: which keys it has and, for
-// the TLS Secret, the leaf certificate's validity and fingerprint. The bytes are
-// parsed and dropped; only these facts are kept.
+// Facts about a relay's TLS Secret (the only Secret the operator reads in full; see
+// docs/security.md, "What the operator reads"), read once per resourceVersion: which
+// keys it has, the leaf certificate's validity and fingerprint, and the public ca.crt.
+// The bytes (tls.key included, the API cannot leave it out) are parsed and dropped.
 import { X509Certificate } from 'node:crypto';
 import type { TlsSecretFacts } from './status.js';
 

@@ -7,6 +7,18 @@ import type { Problem } from './status.js';
 
 const OPEN_NETWORKS = new Set(['0.0.0.0/0', '::/0']);
 
+/**
+ * Annotation keys the operator itself writes or interprets (the pod template's
+ * config checksum, the development probe target local.smtprelay.dev/endpoints):
+ * a relay author must not set or spoof them. Every key under smtprelay.dev is reserved.
+ */
+export function isReservedAnnotation(key: string): boolean {
+  const slash = key.indexOf('/');
+  if (slash < 0) return false;
+  const prefix = key.slice(0, slash).toLowerCase();
+  return prefix === 'smtprelay.dev' || prefix.endsWith('.smtprelay.dev');
+}
+
 export function validateSemantics(relay: SmtpRelay): Problem[] {
   const { spec } = relay;
   const problems: string[] = [];
@@ -19,6 +31,13 @@ export function validateSemantics(relay: SmtpRelay): Problem[] {
   }
   if (spec.upstream?.tls === 'none-insecure' && !spec.upstream.allowInsecurePlaintext) {
     problems.push('spec.upstream.tls none-insecure sends mail and credentials in clear text; set spec.upstream.allowInsecurePlaintext: true to accept that, or use starttls/implicit.');
+  }
+  for (const [field, annotations] of [
+    ['spec.pod.annotations', spec.pod?.annotations],
+    ['spec.service.annotations', spec.service?.annotations],
+  ] as const) {
+    const reserved = Object.keys(annotations ?? {}).filter(isReservedAnnotation);
+    if (reserved.length > 0) problems.push(`${field} must not set ${reserved.join(', ')}: keys under smtprelay.dev are reserved for the operator. Remove them.`);
   }
   const ports = enabledListeners(relay).map((l) => l.port);
   if (new Set(ports).size !== ports.length) problems.push('Two enabled listeners use the same port; give each a distinct port.');

@@ -5,6 +5,9 @@ import type { ProbeMode } from './types.js';
 export const PROBE_USAGE = `smtp-relay-operator probe HOST:PORT [options]
 
 Probe the TLS an SMTP endpoint really serves, with one connection (add --deep for a full scan).
+Inside TLS and without AUTH it also asks to relay from and to reserved outside addresses
+(*@open-relay-check.invalid): a server that accepts the recipient is an open relay. It never
+sends DATA: the transaction is reset and the session ended.
 
 Options:
   --mode starttls|implicit     STARTTLS after a plaintext greeting (587, 25) or TLS from the first byte (465).

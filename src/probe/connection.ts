@@ -58,6 +58,13 @@ export class HandshakeError extends ProbeError {
   }
 }
 
+/** A 554 (or 521, RFC 7504) greeting: the endpoint serves no SMTP to this client address. */
+export class GreetingRefusedError extends ProbeError {
+  constructor(readonly reply: SmtpReply) {
+    super('client-refused', `banner: the server refused this client at the greeting (${reply.code} ${excerpt(reply.lines.join(' '))})`, 'banner');
+  }
+}
+
 export async function tcpConnect(ep: Endpoint, deadline: Deadline): Promise<net.Socket> {
   const timeout = deadline.step(STEP_CAP_MS);
   return new Promise((resolve, reject) => {
@@ -95,6 +102,7 @@ export async function greet(channel: SmtpChannel, ep: Endpoint, deadline: Deadli
     }
     throw err;
   });
+  if (banner.code === 554 || banner.code === 521) throw new GreetingRefusedError(banner);
   if (banner.code !== 220) {
     throw new ProbeError('protocol-error', `banner: expected 220, got ${banner.code} ${excerpt(banner.lines.join(' '))}`, 'banner');
   }

@@ -1,14 +1,16 @@
 // The fast path: one connection per endpoint yields the mode check, the
 // certificate verdicts (expiry, trust, hostname, fingerprint), the AUTH
-// policy around STARTTLS and the negotiated protocol, cipher and group.
+// policy around STARTTLS, the negotiated protocol, cipher and group, and whether
+// the endpoint relays for an outside sender without AUTH (never sending DATA).
 import { X509Certificate } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import { checkExpiry, checkFingerprint, checkHostname, checkTrust, certificateInfo, evaluateTrust, DAY_MS, parsePemCertificates, systemTrustAnchors } from './certificates.js';
-import { HandshakeError, STEP_CAP_MS, closeSession, command, greet, negotiated, openSession, tcpConnect, type Endpoint } from './connection.js';
+import { GreetingRefusedError, HandshakeError, STEP_CAP_MS, closeSession, command, greet, negotiated, openSession, tcpConnect, type Endpoint } from './connection.js';
 import { Deadline } from './deadline.js';
 import { ProbeError, excerpt } from './errors.js';
 import { verdictOf } from './outcome.js';
+import { checkOpenRelay, relayRefusedAtGreeting } from './relay-check.js';
 import { hasExtension, type SmtpChannel } from './smtp-channel.js';
 import type { CheckResult, ProbeOptions, ProbeResult, TlsFacts } from './types.js';
 
@@ -76,7 +78,8 @@ export async function probeEndpoint(opts: ProbeOptions): Promise<ProbeResult> {
     );
     try {
       smtp.extensionsAfterTls = await afterTlsExtensions(session.channel, ep, deadline, smtp);
-      checks.push(...checkAfterTls(smtp.extensionsAfterTls));
+      checks.push(...checkAfterTls(smtp.extensionsAfterTls, opts.unauthenticatedListener === true));
+      checks.push(await checkOpenRelay(session.channel, deadline));
     } finally {
       await closeSession(session);
     }
@@ -84,6 +87,11 @@ export async function probeEndpoint(opts: ProbeOptions): Promise<ProbeResult> {
     if (!(err instanceof ProbeError)) {
       // The operator's probe loop needs a result, not an exception: report it as a failed probe.
       checks.push({ check: 'probe', result: 'fail', reason: 'protocol-error', message: `unexpected error: ${err instanceof Error ? err.message : String(err)}` });
+      return finish();
+    }
+    if (err instanceof GreetingRefusedError) {
+      // Refused for this client address (a relay listener's allowedNetworks): nothing after the greeting can be checked from here.
+      checks.push({ check: err.check, result: 'warn', reason: err.reason, message: err.message }, relayRefusedAtGreeting(err.reply));
       return finish();
     }
     if (err.check === 'handshake') handshakes = 1; // attempted, even though it failed
@@ -177,12 +185,14 @@ async function afterTlsExtensions(channel: SmtpChannel, ep: Endpoint, deadline: 
   return ehlo.lines.slice(1).map((l) => l.trim().toUpperCase()).filter(Boolean);
 }
 
-export function checkAfterTls(extensions: string[]): CheckResult[] {
+export function checkAfterTls(extensions: string[], unauthenticatedListener = false): CheckResult[] {
   const auth = extensions.find((e) => e.startsWith('AUTH'));
   return [
     auth
       ? { check: 'auth-after-tls', result: 'pass', message: `offered: ${auth}` }
-      : { check: 'auth-after-tls', result: 'warn', reason: 'auth-not-offered', message: 'AUTH is not offered inside TLS (fine for an MX, wrong for submission)' },
+      : unauthenticatedListener
+        ? { check: 'auth-after-tls', result: 'pass', message: 'AUTH is not offered: an unauthenticated relay listener (its clients are allowed by address and sender domain)' }
+        : { check: 'auth-after-tls', result: 'warn', reason: 'auth-not-offered', message: 'AUTH is not offered inside TLS (fine for an MX, wrong for submission)' },
     hasExtension(extensions, 'STARTTLS')
       ? { check: 'starttls-after-tls', result: 'warn', reason: 'starttls-after-tls', message: 'STARTTLS is still advertised inside TLS (RFC 3207 forbids it)' }
       : { check: 'starttls-after-tls', result: 'pass', message: 'STARTTLS no longer advertised inside TLS' },

@@ -23,6 +23,8 @@ export const REASONS = {
   'weak-certificate-key': { tlsrpt: false, sentence: 'The certificate key is too small (RSA below 2048 bits or EC below 256 bits).' },
   'weak-certificate-signature': { tlsrpt: false, sentence: 'A certificate in the chain is signed with a weak algorithm (SHA-1 or MD5).' },
   'auth-before-tls': { tlsrpt: false, sentence: 'The server offers or accepts AUTH before TLS, exposing passwords in plaintext.' },
+  'open-relay': { tlsrpt: false, sentence: 'The server accepted a recipient at an outside domain from an outside sender without authentication: it is an open relay and will be abused for spam.' },
+  'client-refused': { tlsrpt: false, sentence: "The server refused the prober's address at the greeting (554), so the SMTP checks after it could not run from here; allow that address to check this endpoint." },
   'auth-not-offered': { tlsrpt: false, sentence: 'The server does not offer AUTH after TLS, so clients cannot authenticate.' },
   'starttls-after-tls': { tlsrpt: false, sentence: 'The server still advertises STARTTLS inside the TLS session.' },
   'plaintext-on-implicit-port': { tlsrpt: false, sentence: 'The implicit-TLS port answers in plaintext instead of starting TLS.' },

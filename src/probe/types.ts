@@ -31,6 +31,8 @@ export interface ProbeOptions {
   expiryWarningMs?: number;
   /** Budget for the whole probe and for each step. Default 10 s overall. */
   timeoutMs?: number;
+  /** The endpoint is a relay listener that authorises by address and sender domain: no AUTH is expected after TLS. */
+  unauthenticatedListener?: boolean;
   /** EHLO name we announce. */
   ehloName?: string;
   /** Clock, for tests. */

@@ -3,24 +3,42 @@
 // the client before the upstream acknowledged it (see upstream.ts for the recipient mapping).
 import crypto from 'node:crypto';
 import type http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
-import { Transform, type TransformCallback } from 'node:stream';
+import { PassThrough, Transform, type Readable, type TransformCallback } from 'node:stream';
 import type tls from 'node:tls';
 import DKIM from 'nodemailer/lib/dkim';
 import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerAuthenticationResponse, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import { startHealthServer } from '../common/http-server.js';
 import type { Logger } from '../common/logger.js';
-import type { RelayConfig, RelayListenerConfig } from '../common/relay-config.js';
+import { CIRCUIT_BREAKER_DEFAULTS, resolveLimits, type RelayConfig, type RelayListenerConfig, type RelayNamedUpstream, type RelayRoute, type ResolvedLimits } from '../common/relay-config.js';
 import { checkRecipient, checkSender, type Refusal } from './address-policy.js';
-import { parseCidr } from './config.js';
+import { AuthThrottle, isBlocked } from './auth-throttle.js';
+import { BcryptPool, BcryptPoolBusy } from './bcrypt-pool.js';
+import { ClientConnectionLimits } from './client-limits.js';
+import { parseNetworks } from './config.js';
 import { buildKeyPair, TLS_FILES, type LoadedKeyPair } from './key-pair.js';
 import { createRelayMetrics, type MessageResult, type RelayMetrics } from './metrics.js';
 import { DirWatcher, readSecretDir, type DirSnapshot } from './secret-dir.js';
+import { clientKey, createNetworkMatcher } from './networks.js';
 import { ListenerServer } from './smtp-listener.js';
-import { FailureWindow, TokenBuckets } from './token-bucket.js';
-import { UpstreamPool, type UpstreamCredentials } from './upstream.js';
+import { TokenBuckets } from './token-bucket.js';
+import type { DataGate, DataRefusal } from './data-gate.js';
+import { Slots, type Release } from './slots.js';
+import { Spool, type ScratchDir } from './spool.js';
+import type { UpstreamCredentials, UpstreamLease, UpstreamOutcome } from './upstream.js';
+import { failsOver, UpstreamMember, UpstreamSet, type UpstreamInputs } from './upstream-set.js';
+import { matchRoute, noRoute, upstreamPlan, type UpstreamPlan } from './routing.js';
+import { ReplayBuffer } from './replay-buffer.js';
+import { FromRewriter } from './from-rewrite.js';
+import { createOAuth2TokenSource } from './oauth2/index.js';
 import { UserStore } from './users.js';
+import { DeliveryQueue } from './queue/delivery.js';
+import { queueRoutes } from './queue/http-routes.js';
+import { QueueStore } from './queue/store.js';
+import type { QueueSummary } from '../common/queue-summary.js';
+import { checkFromHeader } from './header-from.js';
+import { HeaderFromGate } from './header-from-gate.js';
+import { SenderBinding } from './sender-binding.js';
 
 export interface RelayRuntimeOptions {
   config: RelayConfig;
@@ -35,7 +53,38 @@ export interface RelayRuntimeOptions {
 interface SessionState {
   listener: RelayListenerConfig['name'];
   tlsVersion: string;
+  /** The per-client connection slot this session holds (released on close). */
+  clientSlot?: string;
 }
+
+/** One message being DKIM-signed (RelayRuntime.startSigning). */
+interface Signing {
+  signed: Readable;
+  /** The signer failed (e.g. the spool is full): the client gets LOCAL_ERROR. */
+  failed: boolean;
+  /** Stops feeding the signer (the message failed); the input can then be drained. */
+  detach(): void;
+  /** Ends the signer and removes the message's spill directory. */
+  dispose(): Promise<void>;
+}
+
+const LOCAL_ERROR: UpstreamOutcome = { ok: false, code: 451, temporary: true, reason: 'local_error', message: '4.3.0 Local error in processing, try again later' };
+
+/**
+ * Reserved by the DATA gate for one transaction: a DATA slot, and in pass-through mode the
+ * upstream connection (durable mode queues to disk: the upstream may be down meanwhile).
+ */
+interface Admission {
+  lease?: UpstreamLease;
+  /** The upstream the lease is from, and the route's upstreams after it (failover). */
+  member?: UpstreamMember;
+  next?: string[];
+  releaseData: Release;
+}
+
+/** The client's answer when the queue could not write a message (never 250). */
+const QUEUE_FULL: UpstreamOutcome = { ok: false, code: 452, temporary: true, reason: 'queue_storage', message: '4.3.1 Insufficient system storage' };
+const SHUTTING_DOWN = '4.3.2 Service shutting down, try again later';
 
 function smtpError(code: number, message: string): Error & { responseCode: number } {
   return Object.assign(new Error(message), { responseCode: code });
@@ -44,13 +93,9 @@ function refusalError(r: Refusal): Error {
   return smtpError(r.code, r.message);
 }
 
-function blockListFor(cidrs: string[]): net.BlockList {
-  const list = new net.BlockList();
-  cidrs.forEach((c, i) => {
-    const { address, prefix, family } = parseCidr(c, `allowedNetworks[${i}]`);
-    list.addSubnet(address, prefix, family);
-  });
-  return list;
+/** Every allow-list of the relay matches through this (networks.ts: IPv4 clients against IPv4 entries only). */
+function allowListFor(cidrs: string[], path: string): (address: string) => boolean {
+  return createNetworkMatcher(parseNetworks(cidrs, path));
 }
 
 /** Counts message bytes as they pass; flags the message once it is over the limit. */
@@ -82,26 +127,62 @@ export class RelayRuntime {
   private readonly ports = new Map<RelayListenerConfig['name'], number>();
   private readonly watchers: DirWatcher[] = [];
   private health: http.Server | null = null;
-  private upstream!: UpstreamPool;
+  /** One pool and breaker per named upstream (the `upstream` shorthand is one named 'default'). */
+  private upstreams!: UpstreamSet;
+  private readonly plan: UpstreamPlan;
+  /** The route of the session's current transaction (chosen at MAIL FROM). */
+  private readonly routes = new WeakMap<SMTPServerSession, RelayRoute>();
   private dkim: DKIM | null = null;
-  private readonly authFailures: FailureWindow;
+  /** Scratch space for DKIM spill files (only with DKIM on). */
+  private spool: Spool | null = null;
+  /**
+   * DATA transactions in flight per pod (limits.maxConcurrentData). Memory arithmetic: a
+   * transaction holds at most dkimSpillBytes of message in memory (the DKIM signer keeps the
+   * first dkimSpillBytes, the rest goes to the spool), plus stream buffers (a few 16-64 KiB
+   * buffers: smtp-server, size counter, signer, upstream socket; < 0.5 MiB). Without DKIM a
+   * message streams through and only the buffers count. So the in-memory share is at most
+   * maxConcurrentData x (dkimSpillBytes + 0.5 MiB): with the defaults (poolSize 10 ->
+   * maxConcurrentData 20, dkimSpillBytes 1 MiB) 20 x 1.5 MiB = 30 MiB. Next to it: the idle
+   * process (~82 MiB RSS measured) and Buffers of any streaming not yet collected (V8 forces
+   * a collection after 64 MiB of external growth; test/e2e/relay/dkim-memory.test.ts saw
+   * +64 MiB with and without DKIM): 82 + 64 + 30 = 176 MiB against the pod's 256Mi limit.
+   * config.ts refuses maxConcurrentData x dkimSpillBytes above 128 MiB. A DATA beyond the
+   * cap waits for a slot (within upstreamAcquireTimeoutMs), else 451 4.3.2 before its 354.
+   */
+  private dataSlots!: Slots;
+  /** What the DATA gate reserved for a session; onData takes it (see data-gate.ts). */
+  private readonly admitted = new WeakMap<SMTPServerSession, Admission>();
+  private readonly resolvedLimits: ResolvedLimits;
+  private readonly authThrottle: AuthThrottle;
+  /** bcrypt runs here, off the event loop. */
+  private readonly bcrypt = new BcryptPool();
+  private readonly senders: SenderBinding;
   private readonly rate: TokenBuckets | null;
   private readonly sessions = new WeakMap<SMTPServerSession, SessionState>();
   private inFlight = 0;
+  /** Durable mode (config.queue): the queue that takes responsibility for accepted mail. */
+  private queue: DeliveryQueue | null = null;
+  /** POST /drain: stop accepting (readiness false, 421), deliver what is queued. */
+  private draining = false;
   private listening = false;
   private stopping: Promise<void> | null = null;
 
   constructor(private readonly opts: RelayRuntimeOptions) {
     this.cfg = opts.config;
+    this.plan = upstreamPlan(this.cfg);
+    this.resolvedLimits = resolveLimits(this.cfg);
     this.log = opts.logger;
     this.metrics = createRelayMetrics();
-    this.authFailures = new FailureWindow(this.cfg.limits.authFailuresPerMinute);
+    const limits = resolveLimits(this.cfg);
+    this.authThrottle = new AuthThrottle({ failuresPerWindow: limits.authFailuresPerMinute, windowMs: limits.authFailureWindowMs });
+    this.senders = new SenderBinding(this.cfg.policy);
     const rl = this.cfg.policy.rateLimit;
     this.rate = rl ? new TokenBuckets(rl.messagesPerMinute, rl.burst) : null;
   }
 
   get ready(): boolean {
-    return this.listening && this.keyPair !== null && this.stopping === null;
+    // Never the upstream's health: a relay that is down for it would only move the trouble.
+    return this.listening && this.keyPair !== null && this.stopping === null && !this.draining;
   }
   get fingerprint(): string | undefined {
     return this.keyPair?.fingerprint;
@@ -131,21 +212,55 @@ export class RelayRuntime {
       this.setUsers(snap);
       usersHash = snap.hash;
     }
-    const { credentials, ca } = await this.loadUpstreamInputs();
-    this.upstream = new UpstreamPool({ config: cfg.upstream, hostname: cfg.hostname, credentials, ca });
+    this.upstreams = new UpstreamSet();
+    const breaker = { ...CIRCUIT_BREAKER_DEFAULTS, ...cfg.circuitBreaker };
+    for (const up of this.plan.upstreams) {
+      this.upstreams.add(
+        new UpstreamMember(up, await this.loadUpstreamInputs(up), {
+          hostname: cfg.hostname,
+          breaker,
+          perOwnerConcurrency: this.resolvedLimits.upstreamPerUserConcurrency,
+          onAcquireTimeout: (scope) => this.metrics.upstreamAcquireTimeouts.inc({ scope }),
+        }),
+      );
+    }
+    this.metrics.upstreamHealth.source = () => this.upstreams.health();
+    this.dataSlots = new Slots(this.resolvedLimits.maxConcurrentData);
     if (cfg.dkim) this.dkim = this.buildDkim((await readSecretDir(cfg.dkim.keyDir, ['private.key'])).files.get('private.key') as Buffer);
+    // Pass-through failover sends a message again: it keeps a copy while the first upstream gets it.
+    const replays = !cfg.queue && this.plan.routes.some((r) => r.upstreams.length > 1);
+    if (cfg.dkim || replays) {
+      const { spool, staleRemoved } = await Spool.open(cfg.spoolDir).catch((err: Error) => {
+        throw new Error(`cannot use the spool directory ${cfg.spoolDir ?? '(temporary)'} for message spill files: ${err.message}`);
+      });
+      this.spool = spool;
+      if (staleRemoved) this.log.warn('spool: removed message files left by an earlier run', { dir: spool.dir, count: staleRemoved });
+    }
+
+    // The queue is rescanned before the listeners open: what is in tmp/ then is a crash's leftover.
+    if (cfg.queue) await this.openQueue(cfg.queue);
 
     for (const l of cfg.listeners) await this.listen(l);
     this.listening = true;
-    this.health = await startHealthServer({ port: cfg.metricsPort, host: this.opts.metricsHost, registry: this.metrics.registry, ready: () => this.ready });
+    this.health = await startHealthServer({
+      port: cfg.metricsPort,
+      host: this.opts.metricsHost,
+      registry: this.metrics.registry,
+      ready: () => this.ready,
+      routes: queueRoutes({ summary: () => this.queueSummary(), drain: () => this.drain(), resume: () => this.resumeAccepting() }),
+    });
 
     this.watch(cfg.tls.dir, TLS_FILES, 'tls', tlsSnap.hash, (snap) => {
       this.applyKeyPair(snap, false);
     });
     if (cfg.usersDir) this.watch(cfg.usersDir, undefined, 'users', usersHash, (snap) => this.setUsers(snap));
-    if (cfg.upstream.credentialsDir) {
-      this.watch(cfg.upstream.credentialsDir, ['username', 'password'], 'upstream-credentials', undefined, (snap) => {
-        this.upstream.credentials = credentialsFrom(snap);
+    for (const up of this.plan.upstreams) {
+      if (!up.credentialsDir) continue;
+      const member = this.upstreams.get(up.name);
+      // The single upstream keeps its source label (dashboards); named ones get theirs.
+      const source = this.cfg.upstream ? 'upstream-credentials' : `upstream-credentials:${up.name}`;
+      this.watch(up.credentialsDir, ['username', 'password'], source, undefined, (snap) => {
+        member.pool.credentials = credentialsFrom(snap);
       });
     }
     if (cfg.dkim) {
@@ -156,11 +271,58 @@ export class RelayRuntime {
     this.log.info('relay ready', { listeners: Object.fromEntries(this.ports), metricsPort: this.metricsPort, fingerprint: this.keyPair.fingerprint });
   }
 
-  private async loadUpstreamInputs(): Promise<{ credentials?: UpstreamCredentials; ca?: Buffer }> {
-    const up = this.cfg.upstream;
-    const out: { credentials?: UpstreamCredentials; ca?: Buffer } = {};
+  private async openQueue(q: NonNullable<RelayConfig['queue']>): Promise<void> {
+    const store = await QueueStore.open(q.dir, (seconds, what) => this.metrics.queue.fsyncSeconds.observe({ what }, seconds)).catch((err: Error) => {
+      throw new Error(`cannot use the queue directory ${q.dir}: ${err.message}`);
+    });
+    this.queue = new DeliveryQueue({
+      store,
+      upstreams: this.upstreams,
+      routeFor: (env) => matchRoute(this.plan.routes, env.originalFrom ?? env.from, env.user),
+      timing: q,
+      // As many attempts in flight as the largest pool (each attempt holds one connection at a time).
+      workers: Math.max(...this.plan.upstreams.map((u) => u.poolSize ?? 10)),
+      leaseWaitMs: this.resolvedLimits.upstreamAcquireTimeoutMs,
+      hostname: this.cfg.hostname,
+      metrics: this.metrics,
+      log: this.log,
+    });
+    const queue = this.queue;
+    this.metrics.queue.source = () => {
+      const s = queue.summary(true);
+      return { depth: s.depth, oldestAgeSeconds: s.oldestAgeSeconds, bytes: s.bytes };
+    };
+    await queue.start();
+  }
+
+  /** GET /queue (common/queue-summary.ts). */
+  queueSummary(): QueueSummary {
+    const accepting = this.ready;
+    const upstreams = this.upstreams?.health() ?? [];
+    if (this.queue) return { ...this.queue.summary(accepting), upstreams };
+    return { mode: 'pass-through', accepting, draining: this.draining, depth: 0, deferred: 0, oldestAgeSeconds: 0, bytes: 0, upstreams };
+  }
+
+  /** POST /drain: no new sessions or transactions (421), readiness false; the queue delivers everything. */
+  drain(): void {
+    if (!this.draining) this.log.info('draining: no longer accepting mail', { queued: this.queue?.depth ?? 0 });
+    this.draining = true;
+    this.queue?.drain();
+  }
+
+  /** DELETE /drain: accept again. */
+  resumeAccepting(): void {
+    if (this.draining) this.log.info('drain taken back: accepting mail again');
+    this.draining = false;
+    this.queue?.resume();
+  }
+
+  private async loadUpstreamInputs(up: RelayNamedUpstream): Promise<UpstreamInputs> {
+    const out: UpstreamInputs = {};
     if (up.credentialsDir) out.credentials = credentialsFrom(await readSecretDir(up.credentialsDir, ['username', 'password']));
     if (up.caDir) out.ca = (await readSecretDir(up.caDir, ['ca.crt'])).files.get('ca.crt');
+    // The OAuth2 secret files are read at every token request (credentials.ts): rotation needs no watcher.
+    if (up.auth) out.tokenSource = createOAuth2TokenSource(up.auth);
     return out;
   }
 
@@ -172,7 +334,9 @@ export class RelayRuntime {
   }
 
   private setUsers(snap: DirSnapshot): void {
-    this.users = UserStore.fromSnapshot(snap);
+    this.users = UserStore.fromSnapshot(snap, this.bcrypt.compare);
+    // Names only, never the value: a plaintext password in the Secret is readable by anyone who can read the Secret.
+    for (const user of this.users.plaintextUsers) this.log.warn('users dir: plaintext password, not a bcrypt hash; store a bcrypt hash instead', { user });
     if (this.users.skipped.length) this.log.warn('users dir: entries ignored (bad user name or empty)', { count: this.users.skipped.length });
     this.log.info('users loaded', { users: this.users.size });
   }
@@ -216,7 +380,10 @@ export class RelayRuntime {
   private async listen(l: RelayListenerConfig): Promise<void> {
     const cfg = this.cfg;
     const isRelay = l.name === 'relay';
-    const allowed = isRelay ? blockListFor(l.allowedNetworks ?? []) : null;
+    const limits = resolveLimits(cfg);
+    const allowed = isRelay ? allowListFor(l.allowedNetworks ?? [], `${l.name}.allowedNetworks`) : null;
+    const clientLimits = new ClientConnectionLimits(limits.maxConnectionsPerClient, limits.connectionRatePerMinute);
+    const trustedProxy = l.proxyProtocol ? allowListFor(l.proxyProtocol.trustedProxies, `${l.name}.proxyProtocol.trustedProxies`) : null;
     const senderLists = [cfg.policy.allowedSenderDomains, l.allowedSenderDomains ?? []];
     const server = new ListenerServer({
       ...(this.keyPair as LoadedKeyPair).options,
@@ -237,13 +404,35 @@ export class RelayRuntime {
       maxCommandLength: 4096,
       socketTimeout: cfg.limits.socketTimeoutMs,
       closeTimeout: cfg.limits.closeTimeoutMs,
+      preAuth: {
+        commands: limits.preAuthCommands,
+        preTlsTimeoutMs: limits.preTlsTimeoutMs,
+        preAuthTimeoutMs: limits.preAuthTimeoutMs,
+        endsWith: isRelay ? 'mail' : 'auth',
+      },
+      proxyProtocol: trustedProxy
+        ? {
+            isTrusted: trustedProxy,
+            headerTimeoutMs: limits.preTlsTimeoutMs,
+            onRefused: (peer, reason) => this.log.warn('PROXY header missing or invalid from a trusted proxy: connection closed', { listener: l.name, peer, reason }),
+          }
+        : undefined,
       onConnect: (session, cb) => {
-        this.sessions.set(session, { listener: l.name, tlsVersion: 'none' });
-        if (this.stopping) return cb(smtpError(421, '4.3.2 Service shutting down, try again later'));
-        if (allowed && !allowed.check(session.remoteAddress, net.isIPv6(session.remoteAddress) ? 'ipv6' : 'ipv4')) {
+        const state: SessionState = { listener: l.name, tlsVersion: 'none' };
+        this.sessions.set(session, state);
+        if (this.stopping || this.draining) return cb(smtpError(421, SHUTTING_DOWN));
+        if (allowed && !allowed(session.remoteAddress)) {
           this.log.warn('relay listener: client address not allowed', { listener: l.name, client: session.remoteAddress });
           return cb(smtpError(554, '5.7.1 Relay access denied for this client address'));
         }
+        // session.remoteAddress is the PROXY header's source when the peer is a trusted proxy.
+        const admission = clientLimits.admit(session.remoteAddress);
+        if (!admission.ok) {
+          this.metrics.connectionsRefused.inc({ listener: l.name, reason: admission.reason });
+          this.log.warn('too many connections from one client', { listener: l.name, client: session.remoteAddress, reason: admission.reason });
+          return cb(smtpError(421, '4.7.0 Too many connections from your address'));
+        }
+        state.clientSlot = admission.key;
         // No AUTH before TLS in the plaintext EHLO of a listener that requires TLS first.
         if (l.mode === 'starttls' && !isRelay) (session as SMTPServerSession & { disabledCommands?: string[] }).disabledCommands = ['AUTH'];
         cb();
@@ -257,9 +446,11 @@ export class RelayRuntime {
       onAuth: (auth, session, cb) => void this.onAuth(l, auth, session, cb),
       onMailFrom: (address, session, cb) => cb(this.onMailFrom(l, address, session, senderLists)),
       onRcptTo: (address, session, cb) => cb(this.onRcptTo(address, session)),
+      dataGate: this.dataGate,
       onData: (stream, session, cb) => void this.onData(l, stream, session, cb),
       onClose: (session) => {
         const st = this.sessions.get(session);
+        if (st?.clientSlot !== undefined) clientLimits.release(st.clientSlot);
         this.metrics.sessions.inc({ listener: l.name, tls_version: st?.tlsVersion ?? 'none' });
       },
     });
@@ -288,36 +479,64 @@ export class RelayRuntime {
     cb: (err: Error | null | undefined, response?: SMTPServerAuthenticationResponse) => void,
   ): Promise<void> {
     const ip = session.remoteAddress;
-    if (this.authFailures.blocked(ip)) {
+    if ((auth.method !== 'PLAIN' && auth.method !== 'LOGIN') || !auth.username) return cb(smtpError(504, '5.5.4 Unrecognized authentication type'));
+    // The slot is taken before the password is checked: attempts in flight count (auth-throttle.ts).
+    const attempt = await this.authThrottle.begin(ip, auth.username);
+    if (isBlocked(attempt)) {
       this.metrics.authFailures.inc({ listener: l.name });
-      this.log.warn('auth throttled', { listener: l.name, client: ip, session: session.id });
+      this.metrics.authThrottled.inc({ listener: l.name, scope: attempt.blocked });
+      this.log.warn('auth throttled', { listener: l.name, client: ip, scope: attempt.blocked, session: session.id });
       return cb(smtpError(454, '4.7.0 Too many authentication failures, try again later'));
     }
-    if ((auth.method !== 'PLAIN' && auth.method !== 'LOGIN') || !auth.username) return cb(smtpError(504, '5.5.4 Unrecognized authentication type'));
     let ok = false;
     try {
       ok = await this.users.verify(auth.username, auth.password ?? '');
-    } catch {
-      ok = false;
+    } catch (err) {
+      attempt.released(); // not a wrong password: nothing was checked
+      const busy = err instanceof BcryptPoolBusy;
+      if (busy) this.metrics.authThrottled.inc({ listener: l.name, scope: 'busy' });
+      this.log.warn('auth not checked', { listener: l.name, client: ip, session: session.id, reason: busy ? 'verification queue full' : (err as Error).message });
+      return cb(smtpError(454, '4.7.0 Temporary authentication failure, try again later'));
     }
     if (!ok) {
-      this.authFailures.record(ip);
+      attempt.failed();
       this.metrics.authFailures.inc({ listener: l.name });
       this.log.info('auth failed', { listener: l.name, client: ip, session: session.id });
       return cb(null, { message: '5.7.8 Authentication credentials invalid', responseCode: 535 } as SMTPServerAuthenticationResponse);
     }
+    attempt.released();
     this.log.info('auth ok', { listener: l.name, user: auth.username, session: session.id });
     cb(null, { user: auth.username });
   }
 
   private onMailFrom(l: RelayListenerConfig, address: SMTPServerAddress, session: SMTPServerSession, senderLists: string[][]): Error | undefined {
-    if (this.stopping) return smtpError(421, '4.3.2 Service shutting down, try again later');
+    // A session open when the drain began ends here, after its last transaction (421 closes it).
+    if (this.stopping || this.draining) return smtpError(421, SHUTTING_DOWN);
     const refusal = checkSender(address.address, senderLists);
     if (refusal) {
       this.log.info('sender refused', { listener: l.name, session: session.id, user: session.user, reason: refusal.message });
       return refusalError(refusal);
     }
-    if (session.envelope.requireTLS && this.cfg.upstream.tls === 'none-insecure') {
+    // Login-to-sender binding (sender-binding.ts). The null sender owns no address, so it is
+    // not checked here (as Postfix); checkSender above refuses it wherever domains are listed.
+    if (typeof session.user === 'string' && address.address !== '') {
+      const mismatch = this.senders.check(session.user, address.address);
+      if (mismatch) {
+        this.metrics.senderLoginMismatch.inc({ where: 'envelope' });
+        this.log.warn('sender not owned by user', { listener: l.name, session: session.id, user: session.user, where: 'envelope' });
+        return refusalError(mismatch);
+      }
+    }
+    // Routes after the login-to-sender binding: a user's mail goes only through routes its senders match.
+    const route = matchRoute(this.plan.routes, address.address, typeof session.user === 'string' && session.user ? session.user : undefined);
+    if (!route) {
+      this.metrics.noRoute.inc();
+      this.log.info('sender refused: no route', { listener: l.name, session: session.id, user: session.user });
+      const r = noRoute(address.address);
+      return smtpError(r.code, r.message);
+    }
+    this.routes.set(session, route);
+    if (session.envelope.requireTLS && route.upstreams.some((n) => this.upstreams.get(n).config.tls === 'none-insecure')) {
       return smtpError(550, '5.7.30 REQUIRETLS support required: the next hop cannot guarantee TLS');
     }
     if (this.rate && !this.rate.take(typeof session.user === 'string' && session.user ? `user:${session.user}` : `ip:${session.remoteAddress}`)) {
@@ -336,11 +555,135 @@ export class RelayRuntime {
     return undefined;
   }
 
+  /** The DATA gate of every listener (data-gate.ts): admission before the 354. */
+  private readonly dataGate: DataGate = {
+    admit: async (session) => {
+      const r = await this.admit(session);
+      if ('refusal' in r) return r.refusal;
+      this.admitted.set(session, r);
+      return null;
+    },
+    dispatched: (session) => {
+      // onData takes its admission synchronously; one still here was never used (e.g. shutdown).
+      const left = this.admitted.get(session);
+      if (!left) return;
+      this.admitted.delete(session);
+      left.lease?.release(true);
+      left.member?.breaker.onAbandon();
+      left.releaseData();
+    },
+  };
+
+  /**
+   * Reserves what one transaction needs, in this order, within upstreamAcquireTimeoutMs
+   * together: a slot of the sender (user, or client address on the relay listener) and an
+   * upstream connection (UpstreamPool.lease), then a DATA slot. The owner's slot comes
+   * first, so one sender's waiting transactions never hold DATA slots others need.
+   */
+  private async admit(session: SMTPServerSession): Promise<Admission | { refusal: DataRefusal }> {
+    if (this.stopping) return { refusal: { code: 421, message: SHUTTING_DOWN } };
+    const waitMs = this.resolvedLimits.upstreamAcquireTimeoutMs;
+    const deadline = Date.now() + waitMs;
+    if (this.queue) {
+      // Durable: the message goes to disk, not to the upstream; only the DATA slots bound it.
+      const releaseData = await this.dataSlots.acquire(waitMs);
+      if (releaseData) return { releaseData };
+      this.metrics.dataRefusedBusy.inc();
+      this.metrics.messages.inc({ result: 'temp_failure' });
+      this.log.info('DATA refused', { session: session.id, client: session.remoteAddress, code: 451, reason: 'data_slots_busy' });
+      return { refusal: { code: 451, message: '4.3.2 Too many concurrent transactions, try again later' } };
+    }
+    const user = typeof session.user === 'string' && session.user ? session.user : undefined;
+    // Unauthenticated (relay listener): the client as per-client limits count it (IPv4 address, IPv6 /64).
+    const owner = user ? `user:${user}` : `ip:${clientKey(session.remoteAddress)}`;
+    const route = this.routes.get(session);
+    if (!route) return { refusal: { code: 503, message: '5.5.1 Error: need MAIL command' } }; // MAIL FROM always sets one
+    const picked = await this.leaseAlong(route.upstreams, { owner, waitMs }, session.id);
+    const leased = picked.result;
+    if (!leased.ok) {
+      this.metrics.messages.inc({ result: 'temp_failure' });
+      this.log.info('DATA refused', { session: session.id, user, client: session.remoteAddress, code: leased.code, reason: leased.reason });
+      return { refusal: { code: leased.code, message: leased.message } };
+    }
+    const releaseData = await this.dataSlots.acquire(deadline - Date.now());
+    if (!releaseData) {
+      leased.lease.release(true);
+      this.metrics.dataRefusedBusy.inc();
+      this.metrics.messages.inc({ result: 'temp_failure' });
+      this.log.info('DATA refused', { session: session.id, user, client: session.remoteAddress, code: 451, reason: 'data_slots_busy' });
+      return { refusal: { code: 451, message: '4.3.2 Too many concurrent transactions, try again later' } };
+    }
+    return { lease: leased.lease, member: picked.member, next: picked.next, releaseData };
+  }
+
+  /**
+   * A connection from the first of `names` (a route's upstreams, in order) that gives one:
+   * breakers skip open upstreams (upstream-set.ts), a connection error, timeout or login
+   * failure moves on to the next. `next`: the upstreams after the one leased (failover).
+   */
+  private async leaseAlong(
+    names: readonly string[],
+    req: { owner: string; waitMs: number },
+    session: string,
+  ): Promise<{ result: Awaited<ReturnType<UpstreamMember['lease']>>; member?: UpstreamMember; next: string[] }> {
+    const candidates = this.upstreams.candidates({ upstreams: [...names] });
+    let last: Awaited<ReturnType<UpstreamMember['lease']>> = { ok: false, code: 451, temporary: true, reason: 'upstream_unavailable', message: '4.4.1 Upstream unavailable, try again later' };
+    for (const [i, { member, force }] of candidates.entries()) {
+      const r = await member.lease(req, force);
+      if (r.ok) return { result: r, member, next: names.slice(names.indexOf(member.name) + 1) };
+      last = r;
+      if (!failsOver(r)) break;
+      if (i + 1 < candidates.length) {
+        this.metrics.upstreamFailovers.inc({ upstream: member.name });
+        this.log.info('upstream failover', { session, upstream: member.name, reason: r.reason, next: candidates[i + 1]?.member.name });
+      }
+    }
+    return { result: last, next: [] };
+  }
+
+  /**
+   * DKIM signing of one message. The signer needs the whole body before it can write the
+   * signature header: the first dkimSpillBytes stay in memory, the rest goes to a spool
+   * directory of this message's own, removed by dispose() however the message ended.
+   */
+  private async startSigning(dkim: DKIM, msgId: string, input: Readable): Promise<Signing> {
+    const scratch = await (this.spool as Spool).scratch(msgId);
+    // The signer destroys its input when its output is dropped: give it a stream of its own,
+    // never one the client's data still flows through.
+    const signerInput = new PassThrough();
+    input.pipe(signerInput);
+    const signed = dkim.sign(signerInput, { cacheDir: scratch.path, cacheTreshold: this.resolvedLimits.dkimSpillBytes });
+    const signing: Signing = {
+      signed,
+      failed: false,
+      detach: () => {
+        input.unpipe(signerInput);
+        signed.destroy();
+      },
+      dispose: async () => {
+        signed.destroy(); // no-op once read in full; else the signer drops its spill file
+        await scratch.remove();
+      },
+    };
+    signed.on('error', (err: Error) => {
+      signing.failed = true;
+      this.log.warn('DKIM signing failed', { msgId, error: err.message });
+    });
+    return signing;
+  }
+
   private async onData(l: RelayListenerConfig, stream: SMTPServerDataStream, session: SMTPServerSession, cb: (err?: Error | null, message?: string) => void): Promise<void> {
+    // The DATA gate reserved the upstream connection and a DATA slot before the 354.
+    const admission = this.admitted.get(session);
+    this.admitted.delete(session);
+    if (!admission) return cb(smtpError(451, '4.3.0 Transaction not admitted, try again later')); // every DATA passes the gate
     const msgId = crypto.randomUUID();
     const started = process.hrtime.bigint();
     const env = session.envelope;
-    const from = env.mailFrom ? env.mailFrom.address : '';
+    const sender = env.mailFrom ? env.mailFrom.address : '';
+    // routes[].rewriteFrom: the upstream sees the route's mailbox as the sender (from-rewrite.ts).
+    const rewriteFrom = sender !== '' ? this.routes.get(session)?.rewriteFrom : undefined;
+    const from = rewriteFrom ?? sender;
     const to = env.rcptTo.map((r) => r.address);
     const abort = new AbortController();
     let tooBig = false;
@@ -367,19 +710,67 @@ export class RelayRuntime {
         resolve();
       });
     });
-    stream.pipe(counter);
-    const body = this.dkim ? this.dkim.sign(counter) : counter;
-
-    const outcome = await this.upstream.send(
-      { from, to, requireTls: env.requireTLS === true, use8BitMime: env.bodyType === '8bitmime' },
-      body,
-      abort.signal,
-    );
+    const senderGate = this.headerFromGate(l, session, abort.signal);
+    (senderGate ? stream.pipe(senderGate) : stream).pipe(counter);
+    const body: Readable = rewriteFrom ? counter.pipe(new FromRewriter(rewriteFrom)) : counter;
+    // The header From: is checked before the upstream hears of the message (header-from-gate.ts).
+    const headerRefusal = senderGate ? await senderGate.decision : null;
+    // DKIM last: it signs exactly what the upstream gets.
+    let signing: Signing | null = null;
+    let signingSetupFailed = false;
+    if (this.dkim && !headerRefusal) {
+      signing = await this.startSigning(this.dkim, msgId, body).catch((err: Error) => {
+        this.log.error('DKIM: cannot create the spill directory', { msgId, error: err.message });
+        signingSetupFailed = true;
+        return null;
+      });
+    }
+    let outcome: UpstreamOutcome;
+    let replay: ReplayBuffer | null = null;
+    if (headerRefusal) {
+      admission.lease?.release(true);
+      admission.member?.breaker.onAbandon();
+      outcome = headerRefusedOutcome(headerRefusal);
+    } else if (signingSetupFailed) {
+      admission.lease?.release(true);
+      admission.member?.breaker.onAbandon();
+      outcome = LOCAL_ERROR;
+    } else if (this.queue) {
+      // Durable: 250 only once the message is fsynced in the queue (queue/store.ts). DKIM
+      // signed it on the way in, so the queued bytes are final.
+      const queued = await this.queue.accept(
+        { id: msgId, from, ...(rewriteFrom ? { originalFrom: sender } : {}), to, user: typeof session.user === 'string' && session.user ? session.user : undefined, client: session.remoteAddress, requireTls: env.requireTLS === true, use8BitMime: env.bodyType === '8bitmime' },
+        signing?.signed ?? body,
+        abort.signal,
+      );
+      outcome = queued.ok ? { ok: true, response: 'queued' } : QUEUE_FULL;
+    } else {
+      const member = admission.member as UpstreamMember;
+      const upstreamEnvelope = { from, to, requireTls: env.requireTLS === true, use8BitMime: env.bodyType === '8bitmime' };
+      let outgoing = signing?.signed ?? body;
+      // A copy for the next upstream of the route, if there is one (failover needs the body again).
+      if (admission.next?.length && this.spool) {
+        const scratch = await this.spool.scratch(`${msgId}-replay`).catch(() => null);
+        if (scratch) {
+          replay = new ReplayBuffer(scratch, this.resolvedLimits.dkimSpillBytes);
+          outgoing = outgoing.pipe(replay.tee);
+        }
+      }
+      outcome = await member.pool.send(admission.lease as UpstreamLease, upstreamEnvelope, outgoing, abort.signal);
+      member.report(outcome);
+      outcome = await this.failOver(outcome, member, admission.next ?? [], { replay, clientEnded, upstreamEnvelope, signal: abort.signal, session, msgId, isTooBig: () => tooBig || clientGone });
+    }
+    if (signing?.failed && !outcome.ok) outcome = LOCAL_ERROR;
     if (!outcome.ok) {
-      // Keep reading the client so it gets its reply once its DATA is complete.
-      counter.resume();
+      // Stop signing a message that fails anyway, and keep reading the client so it gets
+      // its reply once its DATA is complete.
+      signing?.detach();
+      body.resume();
     }
     await clientEnded;
+    await signing?.dispose(); // the spill file goes, however the message ended
+    await replay?.dispose();
+    admission.releaseData();
     this.inFlight--;
     const upstreamSeconds = Number(process.hrtime.bigint() - started) / 1e9;
 
@@ -392,8 +783,8 @@ export class RelayRuntime {
       result = 'aborted';
       reply = { code: 451, message: '4.3.0 Transaction aborted' };
     } else if (outcome.ok) {
-      result = 'delivered';
-      reply = { code: 250, message: `2.0.0 Ok: relayed as ${msgId}` };
+      result = this.queue ? 'queued' : 'delivered';
+      reply = { code: 250, message: this.queue ? `2.0.0 Ok: queued as ${msgId}` : `2.0.0 Ok: relayed as ${msgId}` };
     } else {
       result = outcome.temporary ? 'temp_failure' : 'perm_failure';
       reply = { code: outcome.code, message: outcome.message };
@@ -419,6 +810,62 @@ export class RelayRuntime {
     else cb(smtpError(reply.code, reply.message));
   }
 
+  /**
+   * Pass-through failover: after a connection error, timeout or 4xx on one upstream, the
+   * message goes to the next upstream of its route (breakers skip open ones), from the copy
+   * kept while the first one got it. The client hears the last answer: 451 only once every
+   * upstream of the route failed. At least once: an upstream that lost the connection after
+   * the final dot (or timed out waiting for its reply) may have taken the message; the next
+   * one then delivers it again, as the client's own retry would. A 4xx after the dot is no
+   * such risk: the upstream said it did not take the message.
+   */
+  private async failOver(
+    first: UpstreamOutcome,
+    failed: UpstreamMember,
+    next: string[],
+    t: { replay: ReplayBuffer | null; clientEnded: Promise<void>; upstreamEnvelope: Parameters<UpstreamMember['pool']['send']>[1]; signal: AbortSignal; session: SMTPServerSession; msgId: string; isTooBig: () => boolean },
+  ): Promise<UpstreamOutcome> {
+    let outcome = first;
+    let from = failed;
+    let rest = next;
+    while (!outcome.ok && failsOver(outcome) && rest.length > 0 && t.replay && !t.signal.aborted) {
+      // The whole message must be in the copy: wait for the client's final dot.
+      t.replay.detach();
+      await t.clientEnded;
+      if (t.isTooBig() || !(await t.replay.complete)) break;
+      const owner = typeof t.session.user === 'string' && t.session.user ? `user:${t.session.user}` : `ip:${clientKey(t.session.remoteAddress)}`;
+      this.metrics.upstreamFailovers.inc({ upstream: from.name });
+      const picked = await this.leaseAlong(rest, { owner, waitMs: this.resolvedLimits.upstreamAcquireTimeoutMs }, t.session.id);
+      this.log.info('upstream failover', { msgId: t.msgId, session: t.session.id, upstream: from.name, reason: outcome.ok ? undefined : outcome.reason, next: picked.member?.name });
+      if (!picked.result.ok || !picked.member) {
+        outcome = picked.result.ok ? outcome : picked.result;
+        break;
+      }
+      outcome = await picked.member.pool.send(picked.result.lease, t.upstreamEnvelope, t.replay.open(), t.signal);
+      picked.member.report(outcome);
+      from = picked.member;
+      rest = picked.next;
+    }
+    return outcome;
+  }
+
+  /**
+   * For an authenticated user whose senders are restricted: the gate that holds the message
+   * until its header From: is checked against the login-to-sender binding. Null otherwise.
+   */
+  private headerFromGate(l: RelayListenerConfig, session: SMTPServerSession, signal: AbortSignal): HeaderFromGate | null {
+    const user = session.user;
+    if (typeof user !== 'string' || !this.senders.restricts(user)) return null;
+    return new HeaderFromGate((block) => {
+      const refusal = checkFromHeader(block, user, (address) => this.senders.owns(user, address));
+      if (refusal) {
+        this.metrics.senderLoginMismatch.inc({ where: 'header' });
+        this.log.warn('sender not owned by user', { listener: l.name, session: session.id, user, where: 'header', reason: refusal.message });
+      }
+      return refusal;
+    }, signal);
+  }
+
   /** Graceful stop: refuse new sessions and transactions, let in-flight DATA finish within the grace period. */
   stop(graceMs = this.cfg.limits.closeTimeoutMs): Promise<void> {
     if (this.stopping) return this.stopping;
@@ -434,7 +881,12 @@ export class RelayRuntime {
           }),
       );
       await Promise.all(closed);
-      this.upstream?.close();
+      // Durable: stop delivering (in-flight attempts get the grace period); the queue stays on its volume.
+      await this.queue?.stop(graceMs);
+      this.upstreams?.close();
+      this.dataSlots?.close();
+      await this.spool?.close();
+      await this.bcrypt.close();
       await new Promise<void>((resolve) => {
         if (!this.health) return resolve();
         this.health.close(() => resolve());
@@ -444,6 +896,12 @@ export class RelayRuntime {
     })();
     return this.stopping;
   }
+}
+
+/** A message refused by the header check, as the upstream outcome the reply is built from. */
+function headerRefusedOutcome(r: Refusal): UpstreamOutcome {
+  const reason = r.code === 553 ? 'sender_login_mismatch' : r.code === 552 ? 'header_too_big' : 'aborted';
+  return { ok: false, code: r.code, message: r.message, temporary: r.code < 500, reason };
 }
 
 function credentialsFrom(snap: DirSnapshot): UpstreamCredentials {

@@ -2,15 +2,27 @@
 // password or a bcrypt hash. Comparisons take the same path whether or not the user exists.
 import crypto from 'node:crypto';
 import bcrypt from 'bcryptjs';
+import type { BcryptCompare } from './bcrypt-pool.js';
 import type { DirSnapshot } from './secret-dir.js';
 
 type Credential = { kind: 'plain'; digest: Buffer } | { kind: 'bcrypt'; hash: string };
 
-const BCRYPT_RE = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
-// A valid hash of a random string nobody knows, cost 10: unknown users pay the same bcrypt cost.
-const DUMMY_BCRYPT = bcrypt.hashSync(crypto.randomBytes(16).toString('hex'), 10);
+const BCRYPT_RE = /^\$2[aby]\$(\d{2})\$[./A-Za-z0-9]{53}$/;
+const BCRYPT_ALPHABET = './ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 const DUMMY_DIGEST = crypto.createHash('sha256').update(crypto.randomBytes(32)).digest();
 const USERNAME_RE = /^[A-Za-z0-9._@+-]{1,128}$/;
+
+/**
+ * A well-formed bcrypt hash of the given cost with a random salt and checksum: it matches no
+ * password, and verifying against it costs exactly what a real hash of that cost costs.
+ * Built, not hashed, so that a cost-14 store does not pay a cost-14 hash on every reload.
+ */
+export function dummyBcryptHash(cost: number): string {
+  const chars = Array.from(crypto.randomBytes(53), (b) => BCRYPT_ALPHABET[b & 63]).join('');
+  // The last salt character carries only 2 bits ('.', 'O', 'e', 'u' are the canonical ones).
+  const salt = chars.slice(0, 21) + '.Oeu'[crypto.randomInt(4)];
+  return `$2b$${String(cost).padStart(2, '0')}$${salt}${chars.slice(22)}`;
+}
 
 function sha256(s: string): Buffer {
   return crypto.createHash('sha256').update(s, 'utf8').digest();
@@ -21,29 +33,50 @@ function secretText(buf: Buffer): string {
   return buf.toString('utf8').replace(/\r?\n$/, '');
 }
 
+const inlineCompare: BcryptCompare = (password, hash) => bcrypt.compare(password, hash);
+
 export class UserStore {
+  /** The hash unknown users are checked against: the highest cost among the real hashes. */
+  private readonly dummyHash: string | null;
+
   private constructor(
     private readonly users: Map<string, Credential>,
-    private readonly anyBcrypt: boolean,
     readonly skipped: string[],
-  ) {}
+    /** Users whose secret is a plaintext password, not a bcrypt hash (names only, to warn about). */
+    readonly plaintextUsers: string[],
+    /** Highest bcrypt cost among the users' hashes; 0 when there is none. */
+    readonly bcryptCost: number,
+    private readonly compare: BcryptCompare,
+  ) {
+    this.dummyHash = bcryptCost > 0 ? dummyBcryptHash(Math.min(31, Math.max(4, bcryptCost))) : null; // bcrypt's valid costs
+  }
 
-  static fromSnapshot(snap: DirSnapshot): UserStore {
+  /** `compare` verifies bcrypt hashes; pass a BcryptPool's to keep bcrypt off the event loop. */
+  static fromSnapshot(snap: DirSnapshot, compare: BcryptCompare = inlineCompare): UserStore {
     const users = new Map<string, Credential>();
     const skipped: string[] = [];
+    const plaintext: string[] = [];
+    let cost = 0;
     for (const [name, body] of snap.files) {
       const value = secretText(body);
       if (!USERNAME_RE.test(name) || value === '') {
         skipped.push(name);
         continue;
       }
-      users.set(name, BCRYPT_RE.test(value) ? { kind: 'bcrypt', hash: value } : { kind: 'plain', digest: sha256(value) });
+      const m = BCRYPT_RE.exec(value);
+      if (m) {
+        users.set(name, { kind: 'bcrypt', hash: value });
+        cost = Math.max(cost, Number(m[1]));
+      } else {
+        users.set(name, { kind: 'plain', digest: sha256(value) });
+        plaintext.push(name);
+      }
     }
-    return new UserStore(users, [...users.values()].some((c) => c.kind === 'bcrypt'), skipped);
+    return new UserStore(users, skipped, plaintext.sort(), cost, compare);
   }
 
   static empty(): UserStore {
-    return new UserStore(new Map(), false, []);
+    return new UserStore(new Map(), [], [], 0, inlineCompare);
   }
 
   get size(): number {
@@ -55,10 +88,10 @@ export class UserStore {
     if (!cred) {
       // Same work as for a real user, so response time does not reveal who exists.
       crypto.timingSafeEqual(sha256(password), DUMMY_DIGEST);
-      if (this.anyBcrypt) await bcrypt.compare(password, DUMMY_BCRYPT);
+      if (this.dummyHash) await this.compare(password, this.dummyHash);
       return false;
     }
     if (cred.kind === 'plain') return crypto.timingSafeEqual(sha256(password), cred.digest);
-    return bcrypt.compare(password, cred.hash);
+    return this.compare(password, cred.hash);
   }
 }

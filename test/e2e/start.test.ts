@@ -97,7 +97,7 @@ test('npm start runs the local mode to a Ready relay and stops cleanly on Ctrl-C
   const [, port, user, password] = await waitForOutput(/swaks --server 127\.0\.0\.1:(\d+) -tls --auth-user (\S+) --auth-password (\S+) /, 1000);
   const caSecret = await kubeJson<{ data: Record<string, string> }>(target, 'GET', '/api/v1/namespaces/cert-manager/secrets/test-ca');
   const ca = Buffer.from(caSecret.data['tls.crt']!, 'base64').toString('utf8');
-  const sent = await sendWithNodemailer({ port: Number(port), ca, servername: 'smtp.mail.local.test', user: user!, pass: password!, from: 'dev@mail.local.test', to: ['someone@example.com'] });
+  const sent = await sendWithNodemailer({ port: Number(port), ca, servername: 'smtp.mail.local.test', user: user!, pass: password!, from: 'dev@mail.local.test', to: ['someone@example.com'], raw: 'From: <dev@mail.local.test>\r\nTo: <someone@example.com>\r\nSubject: start\r\n\r\nhello\r\n' }); // header From: in the allowed domain too (relay sender binding)
   expect(sent).toMatchObject({ ok: true });
   await waitForOutput(/upstream received a message: from <dev@mail\.local\.test> to <someone@example\.com>/, 10_000);
 

@@ -90,6 +90,11 @@ export function kubectl(args: string[], opts: KubectlOptions = {}): Promise<Kube
       clearTimeout(timer);
       resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
     });
+    // kubectl may exit before it reads its input (it needs none for most commands): an EPIPE
+    // here says nothing the exit code and stderr do not already say.
+    child.stdin.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') reject(err);
+    });
     child.stdin.end(opts.input ?? '');
   });
 }

@@ -15,8 +15,16 @@
 //   of replica 0) with a merge patch under field manager `local-runtime`;
 // - patches the Deployment status (replicas, ready/available/updated, observedGeneration,
 //   Available/Progressing) from each process's /readyz, as the deployment controller would.
-// Every replica gets its own ports, so replicas never clash; the annotation names replica 0
-// (there is no kube-proxy to spread connections).
+// Every replica gets its own ports, so replicas never clash; the annotation names the first
+// ready replica (there is no kube-proxy to spread connections).
+//
+// StatefulSets (Durable relays) run the same way, plus what the StatefulSet controller and the
+// kubelet would do for their volumeClaimTemplates: each "pod" <set>-<n> gets the directory of its
+// claim <template>-<set>-<n> under workDir/<ns>/claims/, kept across restarts, rollouts,
+// scale-downs and the set's deletion (as a Retain policy keeps a PersistentVolume), and a
+// PersistentVolumeClaim object of that name is created in the API (never bound: no storage here).
+// Every workload gets the annotation local.smtprelay.dev/pods ({pod: "127.0.0.1:<metrics port>"}),
+// which the operator reads with --probe-local-endpoints in place of pod IPs (GET /queue, POST /drain).
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -28,6 +36,8 @@ import { ManagedProcess } from './process.js';
 import { targetFromKubeconfig } from './service-account.js';
 
 export const ENDPOINTS_ANNOTATION = 'local.smtprelay.dev/endpoints';
+/** On each workload: pod name -> 127.0.0.1:<metrics port> (src/controller/queue/targets.ts reads it). */
+export const PODS_ANNOTATION = 'local.smtprelay.dev/pods';
 export const FIELD_MANAGER = 'local-runtime';
 export const MANAGED_SELECTOR = 'app.kubernetes.io/managed-by=smtp-relay-operator';
 const LOG_PREFIX = '[local-runtime DEV-ONLY]';
@@ -54,7 +64,12 @@ export interface LocalRuntimeOptions {
 export interface LocalRelay {
   namespace: string;
   name: string;
+  kind: WorkloadKind;
+  /** Pod name: <set>-<n> for a StatefulSet, <deployment>-local-<n> for a Deployment. */
+  pod: string;
   replica: number;
+  /** StatefulSet pods: the claim directories, by mount path. */
+  claimDirs: Record<string, string>;
   /** listener name -> local port */
   ports: Record<string, number>;
   metricsPort: number;
@@ -72,6 +87,7 @@ export interface LocalRuntime {
 interface Meta {
   name: string;
   namespace?: string;
+  uid?: string;
   generation?: number;
   resourceVersion?: string;
   labels?: Record<string, string>;
@@ -111,11 +127,19 @@ interface DeploymentStatus {
   unavailableReplicas?: number;
   conditions?: DeploymentCondition[];
 }
+export type WorkloadKind = 'Deployment' | 'StatefulSet';
+interface ClaimTemplate {
+  metadata: { name: string; labels?: Record<string, string> };
+  spec?: Record<string, unknown>;
+}
 export interface Deployment {
+  /** Deployment (PassThrough) or StatefulSet (Durable); both run here. */
+  kind?: WorkloadKind;
   metadata: Meta;
   spec: {
     replicas?: number;
     template: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec: { containers: Container[]; volumes?: Volume[] } };
+    volumeClaimTemplates?: ClaimTemplate[];
   };
   status?: DeploymentStatus;
 }
@@ -351,6 +375,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 class Replica {
   proc: ManagedProcess | undefined;
   ready = false;
+  /** StatefulSet: mount path -> claim directory. */
+  claimMounts = new Map<string, string>();
   restarts = 0;
   private startedAt = 0;
   private restartAt = 0;
@@ -383,6 +409,7 @@ class Replica {
 
 class DeploymentRunner {
   private replicas: Replica[] = [];
+  private claimsCreated = new Set<string>();
   private volumeHashes = new Map<string, string>();
   private currentTemplate = '';
   private waitingFor = '';
@@ -394,16 +421,38 @@ class DeploymentRunner {
     readonly namespace: string,
     readonly name: string,
     private readonly rt: RuntimeContext,
+    readonly kind: WorkloadKind = 'Deployment',
+    readonly uid?: string,
   ) {}
 
   private get dir(): string {
-    return path.join(this.rt.workDir, this.namespace, this.name);
+    // A StatefulSet and a Deployment of one relay share its name (during a mode switch both run).
+    return path.join(this.rt.workDir, this.namespace, this.kind === 'StatefulSet' ? `${this.name}.sts` : this.name);
+  }
+
+  private podName(index: number): string {
+    return this.kind === 'StatefulSet' ? `${this.name}-${index}` : `${this.name}-local-${index}`;
+  }
+
+  /** A claim's directory: per namespace, outside the workload's dir, so it outlives the pod and the set. */
+  private claimDir(template: string, index: number): string {
+    return path.join(this.rt.workDir, this.namespace, 'claims', `${template}-${this.name}-${index}`);
+  }
+
+  private claimMounts(d: Deployment, container: Container, index: number): Map<string, string> {
+    const out = new Map<string, string>();
+    const templates = new Set((d.spec.volumeClaimTemplates ?? []).map((t) => t.metadata.name));
+    for (const m of container.volumeMounts ?? []) if (templates.has(m.name)) out.set(m.mountPath, this.claimDir(m.name, index));
+    return out;
   }
 
   relays(): LocalRelay[] {
     return this.replicas.map((r) => ({
       namespace: this.namespace,
       name: this.name,
+      kind: this.kind,
+      pod: this.podName(r.index),
+      claimDirs: Object.fromEntries(r.claimMounts),
       replica: r.index,
       ports: { ...r.ports.listeners },
       metricsPort: r.ports.metrics,
@@ -419,8 +468,9 @@ class DeploymentRunner {
     if (!container) return;
     const mounts = new Map<string, string>();
     const volumes = new Map((tmpl.volumes ?? []).map((v) => [v.name, v]));
+    const claimTemplates = new Set((d.spec.volumeClaimTemplates ?? []).map((t) => t.metadata.name));
     for (const m of container.volumeMounts ?? []) {
-      if (volumes.get(m.name)?.emptyDir) continue; // per replica, below
+      if (volumes.get(m.name)?.emptyDir || claimTemplates.has(m.name)) continue; // per replica, below
       mounts.set(m.mountPath, path.join(this.dir, 'volumes', m.name));
     }
     const volumesOk = await this.syncVolumes(container, volumes);
@@ -443,12 +493,41 @@ class DeploymentRunner {
           r = new Replica(i, { listeners: {}, metrics: 0 }, path.join(this.dir, `replica-${i}`), hash);
           this.replicas.push(r);
         }
-        if (r.dueForRestart(Date.now())) await this.startReplica(r, d, container, volumes, mounts, hash);
+        if (r.dueForRestart(Date.now())) {
+          await this.ensureClaims(d, i);
+          await this.startReplica(r, d, container, volumes, mounts, hash);
+        }
       }
     }
     await Promise.all(this.replicas.map(async (r) => (r.ready = r.running && r.ports.metrics > 0 && (await readyz(r.ports.metrics)))));
     await this.annotateService(d);
+    await this.annotatePods(d);
     await this.patchStatus(d);
+  }
+
+  /** What the StatefulSet controller does before a pod starts: a PersistentVolumeClaim per template (kept after). */
+  private async ensureClaims(d: Deployment, index: number): Promise<void> {
+    for (const t of d.spec.volumeClaimTemplates ?? []) {
+      const name = `${t.metadata.name}-${this.name}-${index}`;
+      if (this.claimsCreated.has(name)) continue;
+      const body = { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name, namespace: this.namespace, labels: t.metadata.labels ?? {} }, spec: t.spec ?? {} };
+      const res = await kubeRequest(this.rt.target, 'POST', `/api/v1/namespaces/${this.namespace}/persistentvolumeclaims?fieldManager=${FIELD_MANAGER}`, body);
+      if (res.status !== 201 && res.status !== 409) throw new Error(`creating PersistentVolumeClaim ${name} answered ${res.status}: ${res.text.slice(0, 200)}`);
+      this.claimsCreated.add(name);
+      if (res.status === 201) this.rt.log(`${this.namespace}/${this.name}: created PersistentVolumeClaim ${name} (directory ${this.claimDir(t.metadata.name, index)})`);
+    }
+  }
+
+  /** local.smtprelay.dev/pods on the workload: each running pod's metrics address (compared with the live object, not a memory). */
+  private async annotatePods(d: Deployment): Promise<void> {
+    const running = this.replicas.filter((r) => r.running && r.ports.metrics > 0);
+    const value = JSON.stringify(Object.fromEntries(running.map((r) => [this.podName(r.index), `127.0.0.1:${r.ports.metrics}`])));
+    if (value === d.metadata.annotations?.[PODS_ANNOTATION]) return;
+    await mergePatch(this.rt.target, `${this.apiPath()}`, { metadata: { annotations: { [PODS_ANNOTATION]: value } } });
+  }
+
+  private apiPath(): string {
+    return `/apis/apps/v1/namespaces/${this.namespace}/${this.kind === 'StatefulSet' ? 'statefulsets' : 'deployments'}/${this.name}`;
   }
 
   private async syncVolumes(container: Container, volumes: Map<string, Volume>): Promise<boolean> {
@@ -490,6 +569,11 @@ class DeploymentRunner {
 
   private async startReplica(r: Replica, d: Deployment, container: Container, volumes: Map<string, Volume>, sharedMounts: Map<string, string>, hash: string): Promise<void> {
     const mounts = new Map(sharedMounts);
+    r.claimMounts = this.claimMounts(d, container, r.index);
+    for (const [mountPath, dir] of r.claimMounts) {
+      await fsp.mkdir(dir, { recursive: true });
+      mounts.set(mountPath, dir);
+    }
     for (const m of container.volumeMounts ?? []) {
       if (!volumes.get(m.name)?.emptyDir) continue;
       const dir = path.join(r.dir, 'empty', m.name);
@@ -515,7 +599,7 @@ class DeploymentRunner {
     await fsp.writeFile(localConfig, `${JSON.stringify(localRelayConfig(config, mounts, r.ports), null, 2)}\n`);
     const logPath = path.join(r.dir, 'relay.log');
     r.generation = hash;
-    r.proc = ManagedProcess.start({ name: `relay ${this.namespace}/${this.name}#${r.index}`, command: this.rt.nodeBin, args: [this.rt.cliPath, ...args], logPath });
+    r.proc = ManagedProcess.start({ name: `relay ${this.namespace}/${this.podName(r.index)}`, command: this.rt.nodeBin, args: [this.rt.cliPath, ...args], logPath });
     r.started(Date.now());
     const proc = r.proc;
     this.rt.log(
@@ -560,7 +644,8 @@ class DeploymentRunner {
   }
 
   private async annotateService(d: Deployment): Promise<void> {
-    const first = this.replicas[0];
+    // The first ready replica (a draining one is not ready: it turns new clients away); else replica 0 while none is.
+    const first = this.replicas.find((r) => r.ready) ?? (this.rt.otherReady(this) ? undefined : this.replicas[0]);
     if (!first?.running || Object.keys(first.ports.listeners).length === 0) return;
     const value = JSON.stringify(Object.fromEntries(Object.entries(first.ports.listeners).map(([n, p]) => [n, `127.0.0.1:${p}`])));
     const svc = await this.findService(d);
@@ -585,15 +670,23 @@ class DeploymentRunner {
     };
     const next = deploymentStatus(d, counts, d.status?.conditions ?? this.lastConditions, new Date().toISOString());
     if (!statusDiffers(d.status, next)) return;
-    await mergePatch(this.rt.target, `/apis/apps/v1/namespaces/${this.namespace}/deployments/${this.name}/status`, { status: next });
+    if (this.kind === 'StatefulSet') {
+      // StatefulSetStatus has no unavailableReplicas; currentReplicas is its "updated" twin.
+      const { unavailableReplicas: _unused, ...rest } = next;
+      await mergePatch(this.rt.target, `${this.apiPath()}/status`, { status: { ...rest, currentReplicas: next.updatedReplicas } });
+    } else {
+      await mergePatch(this.rt.target, `${this.apiPath()}/status`, { status: next });
+    }
     this.lastConditions = next.conditions;
   }
 
-  /** The Deployment is gone: stop its processes, drop the annotation if the Service is still there. */
+  /** The Deployment is gone: stop its processes, drop the annotation if the Service is still there. Claim directories stay. */
   async remove(): Promise<void> {
     await Promise.all(this.replicas.map((r) => this.stopReplica(r)));
     this.replicas = [];
-    if (this.serviceName) {
+    const svc = this.serviceName ? await getJson<{ metadata: Meta }>(this.rt.target, `/api/v1/namespaces/${this.namespace}/services/${this.serviceName}`).catch(() => undefined) : undefined;
+    // Only our own value: during a mode switch the other workload may have written its own since.
+    if (this.serviceName && this.annotated && svc?.metadata.annotations?.[ENDPOINTS_ANNOTATION] === this.annotated) {
       await mergePatch(this.rt.target, `/api/v1/namespaces/${this.namespace}/services/${this.serviceName}`, { metadata: { annotations: { [ENDPOINTS_ANNOTATION]: null } } }).catch(() => undefined);
     }
     await fsp.rm(this.dir, { recursive: true, force: true }).catch(() => undefined);
@@ -601,6 +694,10 @@ class DeploymentRunner {
 
   async stop(): Promise<void> {
     await Promise.all(this.replicas.map((r) => this.stopReplica(r)));
+  }
+
+  hasReady(): boolean {
+    return this.replicas.some((r) => r.ready);
   }
 }
 
@@ -613,6 +710,8 @@ interface RuntimeContext {
   log(line: string): void;
   /** Logs a line only if it differs from the last one logged through logOnce. */
   logOnce(line: string): void;
+  /** Whether the relay's other workload (mode switch: Deployment and StatefulSet both run) has a ready replica. */
+  otherReady(runner: DeploymentRunner): boolean;
 }
 
 // ---------- the runtime ----------
@@ -635,23 +734,38 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
       seen.add(line);
       write(`${LOG_PREFIX} ${line}`);
     },
+    otherReady: (runner) => {
+      const other = runners.get(`${runner.kind === 'StatefulSet' ? 'Deployment' : 'StatefulSet'}/${runner.namespace}/${runner.name}`);
+      return other?.hasReady() ?? false;
+    },
   };
   const runners = new Map<string, DeploymentRunner>();
-  const listPath = `/apis/apps/v1/${opts.namespace ? `namespaces/${opts.namespace}/` : ''}deployments?labelSelector=${encodeURIComponent(MANAGED_SELECTOR)}`;
+  const listPath = (plural: string) => `/apis/apps/v1/${opts.namespace ? `namespaces/${opts.namespace}/` : ''}${plural}?labelSelector=${encodeURIComponent(MANAGED_SELECTOR)}`;
   let lastError = '';
 
   const tick = async () => {
-    const list = await getJson<{ items: Deployment[] }>(target, listPath);
+    const items: (Deployment & { kind: WorkloadKind })[] = [];
+    for (const kind of ['Deployment', 'StatefulSet'] as const) {
+      const list = await getJson<{ items: Deployment[] }>(target, listPath(kind === 'Deployment' ? 'deployments' : 'statefulsets'));
+      for (const d of list?.items ?? []) items.push({ ...d, kind });
+    }
     const live = new Set<string>();
-    for (const d of list?.items ?? []) {
+    for (const d of items) {
       if (d.metadata.deletionTimestamp) continue;
-      const key = `${d.metadata.namespace}/${d.metadata.name}`;
+      const key = `${d.kind}/${d.metadata.namespace}/${d.metadata.name}`;
       live.add(key);
       let runner = runners.get(key);
+      if (runner && runner.uid !== d.metadata.uid) {
+        // Deleted and created again between two polls: its pods went with the old object (as the garbage collector would do).
+        ctx.log(`${key}: replaced by a new object; stopping the old one's relay processes`);
+        runners.delete(key);
+        await runner.remove();
+        runner = undefined;
+      }
       if (!runner) {
-        runner = new DeploymentRunner(d.metadata.namespace!, d.metadata.name, ctx);
+        runner = new DeploymentRunner(d.metadata.namespace!, d.metadata.name, ctx, d.kind, d.metadata.uid);
         runners.set(key, runner);
-        ctx.log(`${key}: relay Deployment found; running it as local processes`);
+        ctx.log(`${key}: relay ${d.kind} found; running it as local processes`);
       }
       if (ctx.stopping) return;
       try {
@@ -663,7 +777,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
     for (const [key, runner] of runners) {
       if (live.has(key) || ctx.stopping) continue;
       runners.delete(key);
-      ctx.log(`${key}: Deployment deleted; stopping its relay processes`);
+      ctx.log(`${key}: deleted; stopping its relay processes`);
       await runner.remove();
     }
   };

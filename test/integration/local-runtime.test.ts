@@ -99,7 +99,7 @@ describe('local runtime (development only)', () => {
     await kubeJson(admin, 'POST', `${base}/secrets`, secret('rt-upstream-ca', { 'ca.crt': ca.caCert }));
     const ctx: BuildContext = { defaultImage: 'smtp-relay-operator:test', secretVersions: {} };
     await kubeJson(admin, 'POST', `${base}/configmaps`, standalone(buildConfigMap(relay, ctx)));
-    await kubeJson(admin, 'POST', `${base}/services`, standalone(buildService(relay)));
+    await kubeJson(admin, 'POST', `${base}/services`, standalone(buildService(relay)!));
     await kubeJson(admin, 'POST', `/apis/apps/v1/namespaces/${ns.name}/deployments`, standalone(buildDeployment(relay, ctx)));
 
     runtime = await startLocalRuntime({ kubeconfig: kubeconfigPath(), namespace: ns.name, cliPath, nodeBin, workDir: path.join(workDir, 'runtime'), pollMs: 500, log: (l) => logs.push(l) });

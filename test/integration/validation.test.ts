@@ -126,6 +126,7 @@ describe('the valid fixtures', () => {
       policy: { maxMessageBytes: 26214400, maxRecipients: 100 },
       service: { type: 'ClusterIP' },
       healthCheck: { enabled: true, interval: '1m', expiryWarning: '336h' },
+      queue: { mode: 'Durable', storage: { size: '1Gi' }, maxAge: '120h', retry: { minBackoff: '300s', maxBackoff: '4000s' } },
     });
   });
 
@@ -142,6 +143,7 @@ describe('the valid fixtures', () => {
       replicas: 2,
       readyReplicas: 2,
       tlsHealth: 'Healthy',
+      queue: { state: 'Backlog' },
       certificate: { secretName: 'minimal-tls', notBefore: '2026-11-01T00:00:00Z', notAfter: '2099-01-30T00:00:00Z', fingerprint: 'ab'.repeat(32) },
       conditions: [{ type: 'Ready', status: 'True', observedGeneration: 1, lastTransitionTime: '2026-11-28T12:00:00Z', reason: 'Ready', message: 'The relay serves mail.' }],
       endpoints: [
@@ -154,8 +156,8 @@ describe('the valid fixtures', () => {
 
     const table = await kubectl(['get', 'smtprelays', 'minimal', '-n', ns.name]);
     const [header, row] = table.stdout.trim().split('\n');
-    expect(header!.split(/\s{2,}/)).toEqual(['NAME', 'HOSTNAME', 'READY', 'TLS', 'CERT EXPIRY', 'AGE']);
-    expect(row!.split(/\s{2,}/).slice(0, 5)).toEqual(['minimal', 'smtp.example.com', 'True', 'Healthy', '2099-01-30T00:00:00Z']);
+    expect(header!.split(/\s{2,}/)).toEqual(['NAME', 'HOSTNAME', 'READY', 'TLS', 'QUEUE', 'CERT EXPIRY', 'AGE']);
+    expect(row!.split(/\s{2,}/).slice(0, 6)).toEqual(['minimal', 'smtp.example.com', 'True', 'Healthy', 'Backlog', '2099-01-30T00:00:00Z']);
 
     const wide = await kubectl(['get', 'smtpr', 'minimal', '-n', ns.name, '-o', 'wide']);
     const [wideHeader, wideRow] = wide.stdout.trim().split('\n');

@@ -211,3 +211,74 @@ describe('routing tricks in MAIL FROM (authenticated on 587)', () => {
     c.close();
   });
 });
+
+// Issue 11: net.BlockList matched IPv4 clients against IPv6 entries covering ::ffff:0:0/96,
+// so an IPv6 entry such as ::/32 made the relay listener open to every IPv4 client.
+describe('IPv6 allow-list entries and IPv4 clients', () => {
+  function relayConfigWith(name: string, networks: string[]): string {
+    const config = JSON.parse(JSON.stringify(fx.config)) as typeof fx.config;
+    for (const l of config.listeners) if (l.name === 'relay') l.allowedNetworks = networks;
+    const configPath = path.join(fx.root, `${name}.json`);
+    fs.writeFileSync(configPath, JSON.stringify(config));
+    return configPath;
+  }
+
+  test("allowedNetworks ['::/32'] (it covers ::ffff:0:0/96): the relay refuses to start and says why", async () => {
+    const started = await startRelayProcess({ configPath: relayConfigWith('relay-v6-wide', ['::/32']) }).then(
+      (p) => p,
+      (err: Error) => err,
+    );
+    if (!(started instanceof Error)) {
+      // It started: prove what that means before failing (an IPv4 client gets in).
+      const c = await RawSmtp.connect(started.ports.relay);
+      const greeting = await c.reply();
+      c.close();
+      started.child.kill('SIGKILL');
+      await started.exited;
+      throw new Error(`the relay started with allowedNetworks ['::/32']; a 127.0.0.1 client got: ${greeting}`);
+    }
+    expect(started.message).toMatch(/relay cannot start/);
+    expect(started.message).toMatch(/config\.listeners\[2\]\.allowedNetworks\[0\] '::\/32' overlaps ::ffff:0:0\/96 \(IPv4-mapped\).*IPv4 clients are matched against IPv4 entries only/);
+  });
+
+  test("allowedNetworks ['fd00::/8']: a 127.0.0.1 client is refused with 554 and its pipelined message goes nowhere", async () => {
+    const p = await startRelayProcess({ configPath: relayConfigWith('relay-v6-ula', ['fd00::/8']) });
+    try {
+      const c = await RawSmtp.connect(p.ports.relay);
+      c.write(`EHLO attacker.example\r\nMAIL FROM:<noreply@apps.example>\r\nRCPT TO:<${OUTSIDE}>\r\nDATA\r\nSubject: x\r\n\r\nbody\r\n.\r\n`);
+      expect(await c.reply()).toBe('554 5.7.1 Relay access denied for this client address\r\n');
+      expect(await c.pending(300)).not.toMatch(/^(250|354) /m);
+      c.close();
+    } finally {
+      p.child.kill('SIGKILL');
+      await p.exited;
+    }
+  });
+});
+
+// Issue 11 item 4: an authenticated user may not forge the header From: either. This relay
+// binds no user (policy.senderLogins absent), so a user may use policy.allowedSenderDomains
+// (example.com, apps.example) only, in MAIL FROM and in every address of the header From:.
+// The header is checked before the upstream hears of the message: afterEach asserts that not
+// even a DATA command went upstream.
+describe('authenticated user forging the header From: (587 and 465)', () => {
+  const forged: [string, string][] = [
+    ['another domain', 'From: CEO <ceo@bank.example>'],
+    ['an allowed address with a forged one beside it', 'From: app@example.com, ceo@bank.example'],
+    ['a forged address as the display name', 'From: "ceo@bank.example" <app@example.com>'],
+    ['a forged address in an encoded display name', 'From: =?utf-8?q?ceo=40bank=2Eexample?= <app@example.com>'],
+    ['a folded second From: header', 'From: app@example.com\r\nSubject: x\r\nfrom :\r\n ceo@bank.example'],
+    ['words before a bare address (read as a name by some)', 'From: ceo@bank.example app@example.com'],
+  ];
+  test.each(forged)('%s: 553 5.7.1 after the final dot', async (_name, header) => {
+    for (const listener of ['submission', 'submissions'] as ListenerName[]) {
+      const { c } = await openSession(o, listener, true);
+      expect(await c.cmd(`AUTH PLAIN ${b64(`\0${USER}\0${PASSWORD}`)}`)).toMatch(/^235 /);
+      const t = await transaction(c, 'app@example.com', ['rcpt@dest.example'], `${header}\r\nTo: <rcpt@dest.example>\r\n\r\nbody\r\n`);
+      expect(code(t.mail)).toBe(250);
+      expect(code(t.data)).toBe(354);
+      expect(t.end).toMatch(/^553 5\.7\.1 /);
+      c.close();
+    }
+  });
+});

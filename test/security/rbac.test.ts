@@ -53,7 +53,8 @@ const JUSTIFIED: Record<string, string> = {
   'cert-manager.io/clusterissuers:list': 'metadata-only ClusterIssuer informer when cert-manager is installed',
   'cert-manager.io/clusterissuers:watch': 'same informer',
   'apps/deployments:delete': 'prune path for every owned kind; a Deployment is always desired, so only hit by a builder change',
-  '/services:delete': 'prune path for every owned kind; a Service is always desired today',
+  '/services:delete': 'prune path for every owned kind; the relay listener\'s <name>-internal Service is pruned when that listener is switched off',
+  'networking.k8s.io/networkpolicies:delete': 'prune path for every owned kind; a NetworkPolicy is always desired today',
   '/configmaps:delete': 'prune path for every owned kind; a ConfigMap is always desired today',
   'cert-manager.io/certificates:create': 'the first server-side apply of a Certificate (an apply that creates is authorized as create)',
   'events.k8s.io/events:patch': 'a repeated Event within 10 min bumps series.count on the existing one',
@@ -78,6 +79,10 @@ beforeAll(async () => {
   ns = (await createTestNamespace('rbac', { kubeconfig: cp.kubeconfigPath })).name;
   await createGenericSecretIn(cp.kubeconfigPath, ns, USERS_SECRET, { alice: '$2b$04$abcdefghijklmnopqrstuuM1bF0y2bq9xH4a8bFJQ4m9q0fJ1kX2u' });
   await createTlsSecretIn(cp.kubeconfigPath, ns, 'r1-cert', 'r1.example.test');
+  // The Secrets only the relay pods need: the operator must never read their data.
+  await createGenericSecretIn(cp.kubeconfigPath, ns, 'upstream-creds', { username: 'relay-acct', password: 'Up5-never-read-by-operator' });
+  await createGenericSecretIn(cp.kubeconfigPath, ns, 'dkim-key', { 'private.key': 'not-a-real-key-never-read' });
+  await createGenericSecretIn(cp.kubeconfigPath, ns, 'upstream-ca', { 'ca.crt': 'not-a-real-ca' });
   logPath = path.join(cp.workDir, 'operator.log');
   op = startOperatorProcess({ kubeconfig: saKubeconfig, namespace: ns, logPath, leaderElect: true, leaseNamespace: SA_NS, podName: 'rbac-op' });
 });
@@ -104,10 +109,36 @@ describe('the operator with only deploy/base/rbac.yaml', () => {
     await kubectlIn(kc, ['-n', ns, 'patch', 'smtprelay', 'r1', '--type=merge', '-p', '{"spec":{"replicas":1}}']);
     await waitFor(async () => (await getJson(kc, ['-n', ns, 'get', 'poddisruptionbudget', 'r1'])) === undefined, { description: 'PDB pruned', timeoutMs: 30_000 });
 
+    // A relay with upstream credentials, upstream CA and a DKIM key: reconciled (the
+    // operator sees those Secrets in its metadata-only cache) without reading them.
+    await applyIn(kc, relayManifest(ns, 'r3', {
+      tls: { secretName: 'r1-cert' },
+      upstream: { host: 'upstream.example.test', credentialsSecretRef: { name: 'upstream-creds' }, caSecretRef: { name: 'upstream-ca' } },
+      dkim: { selector: 's1', domain: 'example.test', keySecretRef: { name: 'dkim-key' } },
+      // The CRD requires sender domains with dkim (a relay signs only for its own domains).
+      policy: { allowedSenderDomains: ['example.test'] },
+    }));
+    const r3 = await waitFor(async () => {
+      const r = await getRelayIn(kc, ns, 'r3');
+      return isObserved(r) ? r : undefined;
+    }, { description: 'r3 observed', timeoutMs: 30_000, intervalMs: 250 });
+    expect(conditionOf(r3, 'Stalled')?.status).toBe('False');
+    // The relay pods mount them (Deployment or StatefulSet, whichever the builders make).
+    const workloads = await getJson<{ items: { spec: { template: { spec: { volumes?: { secret?: { secretName: string } }[] } } } }[] }>(kc, ['-n', ns, 'get', 'deployments,statefulsets', '-l', 'app.kubernetes.io/instance=r3']);
+    const volumes = (workloads?.items ?? []).flatMap((w) => w.spec.template.spec.volumes ?? []).map((v) => v.secret?.secretName);
+    expect(volumes).toEqual(expect.arrayContaining(['upstream-creds', 'upstream-ca', 'dkim-key']));
+
     // A relay referring to a missing Secret: status + Warning event, still no 403.
     await applyIn(kc, relayManifest(ns, 'r2', { tls: { secretName: 'missing-cert' } }));
     await waitFor(async () => conditionOf(await getRelayIn(kc, ns, 'r2'), 'Stalled')?.reason === 'SecretNotFound', { description: 'r2 SecretNotFound', timeoutMs: 30_000 });
     await kubectlIn(kc, ['-n', ns, 'delete', 'smtprelay', 'r2', '--wait=false']);
+
+    // A Durable relay (a StatefulSet; pods and claims are only listed and watched), switched to
+    // PassThrough: with no replica there is nothing to drain, so the StatefulSet is pruned at once.
+    await applyIn(kc, relayManifest(ns, 'r4', { tls: { secretName: 'r1-cert' }, replicas: 0, queue: { mode: 'Durable' } }));
+    await waitFor(async () => (await getJson(kc, ['-n', ns, 'get', 'statefulset', 'r4'])) !== undefined, { description: 'r4 StatefulSet', timeoutMs: 30_000 });
+    await kubectlIn(kc, ['-n', ns, 'patch', 'smtprelay', 'r4', '--type=merge', '-p', '{"spec":{"queue":{"mode":"PassThrough"}}}']);
+    await waitFor(async () => (await getJson(kc, ['-n', ns, 'get', 'statefulset', 'r4'])) === undefined, { description: 'r4 StatefulSet pruned after the switch', timeoutMs: 30_000 });
     // Let the lease be renewed at least once (retry period 2 s).
     await new Promise((r) => setTimeout(r, 4000));
 
@@ -140,7 +171,20 @@ describe('the operator with only deploy/base/rbac.yaml', () => {
     expect(staleJustifications).toEqual([]);
   });
 
-  test('no wildcards, no secrets write, no pods/exec, no cluster-wide lease rights', () => {
+  test('the audit log: the operator read the TLS Secret, and never read the upstream credentials, upstream CA or DKIM key', () => {
+    const secretReads = fs
+      .readFileSync(cp.auditLogPath as string, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as AuditEvent)
+      .filter((e) => e.user.username === SA_USER && e.objectRef?.resource === 'secrets' && e.verb === 'get')
+      .map((e) => e.objectRef?.name);
+    process.stdout.write(`Secrets the operator read in full (audit log): ${[...new Set(secretReads)].sort().join(', ')}\n`);
+    expect(secretReads).toContain('r1-cert');
+    for (const name of ['upstream-creds', 'upstream-ca', 'dkim-key', USERS_SECRET]) expect({ name, reads: secretReads.filter((n) => n === name).length }).toEqual({ name, reads: 0 });
+  });
+
+  test('no wildcards, no secrets write, pods and claims read-only (no pods/exec), no cluster-wide lease rights', () => {
     for (const r of [...clusterRole, ...leaseRole]) {
       expect(r.verbs).not.toContain('*');
       expect(r.resources).not.toContain('*');
@@ -148,7 +192,9 @@ describe('the operator with only deploy/base/rbac.yaml', () => {
     }
     const granted = grantsOf(clusterRole);
     for (const v of ['create', 'update', 'patch', 'delete']) expect(granted.has(`/secrets:${v}`)).toBe(false);
-    expect([...granted].some((g) => g.startsWith('/pods'))).toBe(false);
+    // Pods: list and watch only (their IPs, for the queue's GET /queue and POST /drain); never exec, logs, or any write.
+    expect([...granted].filter((g) => g.startsWith('/pods')).sort()).toEqual(['/pods:list', '/pods:watch']);
+    expect([...granted].filter((g) => g.startsWith('/persistentvolumeclaims')).sort()).toEqual(['/persistentvolumeclaims:list', '/persistentvolumeclaims:watch']);
     expect([...granted].some((g) => g.startsWith('coordination.k8s.io/'))).toBe(false);
     expect([...granted].some((g) => g.startsWith('rbac.authorization.k8s.io/'))).toBe(false);
   });

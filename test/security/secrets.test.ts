@@ -88,6 +88,8 @@ describe('a full scenario leaves no secret in logs, Events or status', () => {
         auth: { secretRef: { name: 'smtp-users' } },
         upstream: { host: '127.0.0.1', port: upstream.port, tls: 'starttls', credentialsSecretRef: { name: 'upstream-creds' }, caSecretRef: { name: 'upstream-ca' } },
         policy: { allowedSenderDomains: ['example.com'] },
+        // The client's answer is the upstream's: every credential is used before the scan.
+        queue: { mode: 'PassThrough' },
       },
     });
     await waitFor(async () => isObserved(await getRelayIn(kc, ns.name, 'scan')), { description: 'relay observed', timeoutMs: 60_000 });
@@ -96,8 +98,10 @@ describe('a full scenario leaves no secret in logs, Events or status', () => {
       .then((y) => kubectlIn(kc, ['apply', '-f', '-'], y));
 
     // The relay as its pod would run it: the rendered relay.json, Secrets mounted kubelet-style.
-    const cm = await getJson<{ data: Record<string, string> }>(kc, ['-n', ns.name, 'get', 'configmap', 'scan-config']);
-    const config = JSON.parse(cm!.data[RELAY_CONFIG_KEY]!) as RelayConfig;
+    // The ConfigMap the operator rendered for this relay (its name depends on the queue mode).
+    const cms = await getJson<{ items: { data?: Record<string, string> }[] }>(kc, ['-n', ns.name, 'get', 'configmaps', '-l', 'app.kubernetes.io/instance=scan']);
+    const rendered = cms?.items.map((c) => c.data?.[RELAY_CONFIG_KEY]).find((d): d is string => d !== undefined);
+    const config = JSON.parse(rendered!) as RelayConfig & { upstream: NonNullable<RelayConfig['upstream']> };
     const dirs = { tls: path.join(root, 'm-tls'), users: path.join(root, 'm-users'), creds: path.join(root, 'm-creds'), ca: path.join(root, 'm-ca') };
     await mountSecret(ns.name, 'relay-tls', dirs.tls);
     await mountSecret(ns.name, 'smtp-users', dirs.users);

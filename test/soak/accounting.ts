@@ -19,7 +19,10 @@ export function soakMessage(id: string, bytes = 1500): string {
   return `From: <app@example.com>\r\nTo: <rcpt@dest.example>\r\nSubject: soak ${id}\r\nX-Soak-Id: ${id}\r\nMessage-ID: <${id}@soak.example>\r\n\r\n${line.repeat(Math.ceil(bytes / line.length))}`;
 }
 
-export function idOf(m: CapturedMessage): string | undefined {
+/** A delivered message as a sink holds it (the capture upstream, or a Postfix Maildir file). */
+export type SinkMessage = Pick<CapturedMessage, 'raw'>;
+
+export function idOf(m: SinkMessage): string | undefined {
   return /^X-Soak-Id: (\S+)\r?$/m.exec(m.raw.toString())?.[1];
 }
 
@@ -88,7 +91,7 @@ export interface Report {
   sinkUnknown: number;
 }
 
-export function account(ledger: LedgerEntry[], sink: CapturedMessage[]): Report {
+export function account(ledger: LedgerEntry[], sink: SinkMessage[]): Report {
   const counts = new Map<string, number>();
   let sinkUnknown = 0;
   for (const m of sink) {

@@ -1,8 +1,10 @@
-// Long delivery soaks (npm run test:soak only): thousands of messages through the relay
-// process while the upstream misbehaves, while the relay itself is killed -9 over and over,
-// and while slowloris and connection floods run. Accounting: every message a client got
-// 250 for is in the sink (lost: target 0); duplicates are counted and must each follow a
-// failed attempt (the upstream took it, the client never heard back, the client retried).
+// Delivery soaks: thousands of messages through the relay process while the upstream
+// misbehaves, while the relay itself is killed -9 over and over, and while slowloris and
+// connection floods run. Accounting: every message a client got 250 for is in the sink
+// (lost: target 0); duplicates are counted and must each follow a failed attempt (the
+// upstream took it, the client never heard back, the client retried).
+// The long runs need `npm run test:soak`; a short run of the upstream-failure soak (same
+// code, SHORT_MESSAGES messages) is part of every `npm test`, so CI always proves no loss.
 import { afterAll, describe, expect, jest, test } from '@jest/globals';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -10,11 +12,13 @@ import { getFreePort } from '../harness/controlplane.js';
 import { createRelayFixture, PASSWORD, startRelayProcess, USER, type RelayFixture, type RelayProcess } from '../helpers/smtp/relay-fixture.js';
 import type { FailMode } from '../helpers/smtp/capture-upstream.js';
 import { account, pooledClient, sendWithRetries, summary, type LedgerEntry } from './accounting.js';
-import { startFaultProxy } from './fault-proxy.js';
+import { startFaultProxy, type FaultProxy } from './fault-proxy.js';
 
 const soak = process.env.SMTP_RELAY_SOAK === '1';
 const soakTest = soak ? test : test.skip;
 const N_UPSTREAM = Number(process.env.SOAK_MESSAGES ?? 10_000);
+/** The short run in every `npm test`: about 20-40 s on two shared cores. */
+const SHORT_MESSAGES = 2_000;
 const N_KILL = Number(process.env.SOAK_KILL_MESSAGES ?? 3_000);
 const WORKERS = 16;
 jest.setTimeout(60 * 60_000);
@@ -32,14 +36,16 @@ function saveConfig(fx: RelayFixture): void {
 
 /** Progress watchdog: no 250 for this long means the relay is wedged, not slow. */
 const STALL_MS = 90_000;
+/** The short run must stay well inside its test timeout: the longest fault (a hung upstream) lasts about 5 s. */
+const SHORT_STALL_MS = 30_000;
 
-async function runClients(total: number, port: () => number, fx: RelayFixture, maxAttempts: number, backoffMs: number): Promise<{ ledger: LedgerEntry[]; stalled: boolean }> {
+async function runClients(total: number, port: () => number, fx: RelayFixture, maxAttempts: number, backoffMs: number, stallMs = STALL_MS): Promise<{ ledger: LedgerEntry[]; stalled: boolean }> {
   const ledger: LedgerEntry[] = [];
   let next = 0;
   let lastAck = Date.now();
   let stalled = false;
   const watchdog = setInterval(() => {
-    if (Date.now() - lastAck > STALL_MS) stalled = true;
+    if (Date.now() - lastAck > stallMs) stalled = true;
   }, 1000);
   await Promise.all(
     Array.from({ length: WORKERS }, async () => {
@@ -73,65 +79,99 @@ async function runClients(total: number, port: () => number, fx: RelayFixture, m
   return { ledger, stalled };
 }
 
+type Fault = 'none' | '4xx' | '5xx' | 'drop-mid-data' | 'hang' | 'killed+restarted' | 'slow';
+/** Share of the chaos windows each fault gets in the soak; the rest is healthy. */
+const FAULT_SHARES: [Fault, number][] = [['4xx', 0.1], ['5xx', 0.05], ['drop-mid-data', 0.05], ['hang', 0.02], ['killed+restarted', 0.1], ['slow', 0.12]];
+const ALL_FAULTS = FAULT_SHARES.map(([f]) => f);
+
+/** Soak order: each window's fault drawn by its share. */
+function weightedFaults(): () => Fault {
+  return () => {
+    let x = Math.random();
+    for (const [fault, share] of FAULT_SHARES) if ((x -= share) < 0) return fault;
+    return 'none';
+  };
+}
+
+/** Short-run order: every fault once per round (shuffled), each followed by a healthy window, so a short run meets them all. */
+function everyFaultInTurn(): () => Fault {
+  let round: Fault[] = [];
+  return () => {
+    if (round.length === 0) round = [...ALL_FAULTS].sort(() => Math.random() - 0.5).flatMap((f): Fault[] => [f, 'none']);
+    return round.shift()!;
+  };
+}
+
+/** Puts the upstream (and the proxy in front of it) into one fault state. */
+function applyFault(fault: Fault, fx: RelayFixture, proxy: FaultProxy): void {
+  const modes: Partial<Record<Fault, FailMode>> = { '4xx': 'temp', '5xx': 'perm', 'drop-mid-data': 'close-mid-data', hang: 'hang' };
+  fx.upstream.fail = modes[fault] ?? 'none';
+  proxy.mode = 'pass';
+  fx.upstream.delayMs = 0;
+  if (fault === 'killed+restarted') {
+    proxy.mode = 'down';
+    proxy.cutAll();
+  } else if (fault === 'slow') {
+    proxy.mode = 'slow';
+    proxy.slowMs = 50 + Math.floor(Math.random() * 400);
+    fx.upstream.delayMs = Math.floor(Math.random() * 800);
+  }
+}
+
+/**
+ * `total` messages from 16 clients through a relay process whose upstream, behind a fault
+ * proxy, answers 4xx/5xx, drops mid-DATA, hangs, is killed and restarted, or is slow.
+ */
+async function upstreamFailureRun(name: string, total: number, stallMs: number, nextFault: () => Fault): Promise<Record<string, number>> {
+  const fx = await createRelayFixture();
+  cleanups.push(() => fx.cleanup());
+  const proxy = await startFaultProxy(fx.upstream.port);
+  cleanups.push(() => proxy.close());
+  fx.config.upstream.port = proxy.port;
+  fx.config.upstream.timeoutMs = 4000;
+  saveConfig(fx);
+  const relay = await startRelayProcess(fx);
+  cleanups.push(async () => {
+    relay.child.kill('SIGKILL');
+    await relay.exited;
+  });
+  const faults: Record<string, number> = {};
+  let stop = false;
+  const chaos = (async () => {
+    while (!stop) {
+      const fault = nextFault();
+      applyFault(fault, fx, proxy);
+      faults[fault] = (faults[fault] ?? 0) + 1;
+      await sleep(fault === 'none' ? 400 + Math.random() * 800 : 200 + Math.random() * 800);
+    }
+    applyFault('none', fx, proxy);
+  })();
+  const t0 = Date.now();
+  const { ledger, stalled } = await runClients(total, () => relay.ports.submission, fx, 30, 100, stallMs);
+  stop = true;
+  await chaos;
+  await sleep(1000);
+  const r = account(ledger, fx.upstream.messages);
+  process.stdout.write(summary(name, r, ` seconds=${Math.round((Date.now() - t0) / 1000)} faults=${JSON.stringify(faults)} relay-alive=${relay.child.exitCode === null} stalled=${stalled}`));
+  expect(relay.child.exitCode).toBeNull();
+  expect({ stalledFor: stalled ? `no 250 for ${stallMs / 1000} s: the relay stopped delivering` : 'never' }).toEqual({ stalledFor: 'never' });
+  expect(r.messages).toBe(total);
+  expect(r.lost).toEqual([]);
+  expect(r.unexplainedDuplicates).toEqual([]);
+  expect(r.deliveredRefused).toEqual([]);
+  expect(r.sinkUnknown).toBe(0);
+  expect(r.acked).toBeGreaterThan(total * 0.8);
+  return faults;
+}
+
 describe('delivery accounting under faults', () => {
+  test(`upstream failures, short run (every npm test): ${SHORT_MESSAGES} messages while the upstream answers 4xx/5xx, drops, hangs, is killed and restarted, or is slow`, async () => {
+    const faults = await upstreamFailureRun('upstream-failures-short', SHORT_MESSAGES, SHORT_STALL_MS, everyFaultInTurn());
+    expect(ALL_FAULTS.filter((f) => !faults[f])).toEqual([]); // every fault really happened during the run
+  }, 150_000);
+
   soakTest(`upstream failures: ${N_UPSTREAM} messages while the upstream answers 4xx/5xx, drops, hangs, is killed and restarted, or is slow`, async () => {
-    const fx = await createRelayFixture();
-    cleanups.push(() => fx.cleanup());
-    const proxy = await startFaultProxy(fx.upstream.port);
-    cleanups.push(() => proxy.close());
-    fx.config.upstream.port = proxy.port;
-    fx.config.upstream.timeoutMs = 4000;
-    saveConfig(fx);
-    const relay = await startRelayProcess(fx);
-    cleanups.push(async () => {
-      relay.child.kill('SIGKILL');
-      await relay.exited;
-    });
-    const faults: Record<string, number> = {};
-    let stop = false;
-    const chaos = (async () => {
-      while (!stop) {
-        const x = Math.random();
-        let mode: FailMode = 'none';
-        proxy.mode = 'pass';
-        fx.upstream.delayMs = 0;
-        let fault = 'none';
-        if (x < 0.1) (mode = 'temp'), (fault = '4xx');
-        else if (x < 0.15) (mode = 'perm'), (fault = '5xx');
-        else if (x < 0.2) (mode = 'close-mid-data'), (fault = 'drop-mid-data');
-        else if (x < 0.22) (mode = 'hang'), (fault = 'hang');
-        else if (x < 0.32) {
-          proxy.mode = 'down';
-          proxy.cutAll();
-          fault = 'killed+restarted';
-        } else if (x < 0.44) {
-          proxy.mode = 'slow';
-          proxy.slowMs = 50 + Math.floor(Math.random() * 400);
-          fx.upstream.delayMs = Math.floor(Math.random() * 800);
-          fault = 'slow';
-        }
-        fx.upstream.fail = mode;
-        faults[fault] = (faults[fault] ?? 0) + 1;
-        await sleep(fault === 'none' ? 400 + Math.random() * 800 : 200 + Math.random() * 800);
-      }
-      fx.upstream.fail = 'none';
-      proxy.mode = 'pass';
-      fx.upstream.delayMs = 0;
-    })();
-    const t0 = Date.now();
-    const { ledger, stalled } = await runClients(N_UPSTREAM, () => relay.ports.submission, fx, 30, 100);
-    stop = true;
-    await chaos;
-    await sleep(1000);
-    const r = account(ledger, fx.upstream.messages);
-    process.stdout.write(summary('upstream-failures', r, ` seconds=${Math.round((Date.now() - t0) / 1000)} faults=${JSON.stringify(faults)} relay-alive=${relay.child.exitCode === null} stalled=${stalled}`));
-    expect(relay.child.exitCode).toBeNull();
-    expect({ stalledFor: stalled ? `no 250 for ${STALL_MS / 1000} s: the relay stopped delivering` : 'never' }).toEqual({ stalledFor: 'never' });
-    expect(r.lost).toEqual([]);
-    expect(r.unexplainedDuplicates).toEqual([]);
-    expect(r.deliveredRefused).toEqual([]);
-    expect(r.sinkUnknown).toBe(0);
-    expect(r.acked).toBeGreaterThan(N_UPSTREAM * 0.8);
+    await upstreamFailureRun('upstream-failures', N_UPSTREAM, STALL_MS, weightedFaults());
   });
 
   soakTest(`relay kill -9 mid-transaction, repeatedly: ${N_KILL} messages`, async () => {

@@ -3,17 +3,29 @@ import type { V1ConfigMap } from '@kubernetes/client-node';
 import { DEFAULTS, type SmtpRelay } from '../../api/types.js';
 import { MOUNTS, RELAY_CONFIG_KEY, type RelayConfig, type RelayListenerConfig } from '../../common/relay-config.js';
 import { childMeta, names, type Built } from './labels.js';
-import { containerPort, enabledListeners, METRICS_PORT, type BuildContext } from './spec.js';
+import { containerPort, enabledListeners, isDurable, METRICS_PORT, parseDuration, type BuildContext } from './spec.js';
 
 export type ConfigMapObject = Built<V1ConfigMap>;
 
-// Limits the spec does not expose yet; conservative values for a submission relay.
-const LIMITS: RelayConfig['limits'] = {
+// Limits the spec does not expose; conservative values for a submission relay.
+const FIXED_LIMITS = {
   maxConnections: 200,
   socketTimeoutMs: 5 * 60_000,
   closeTimeoutMs: 30_000,
-  authFailuresPerMinute: 10,
-};
+} as const;
+
+/** spec.limits with defaults, every value explicit so relay.json says what the pods enforce. */
+function renderLimits(relay: SmtpRelay): RelayConfig['limits'] {
+  const l = relay.spec.limits ?? {};
+  return {
+    ...FIXED_LIMITS,
+    authFailuresPerMinute: l.authFailuresPerMinute ?? DEFAULTS.authFailuresPerMinute,
+    // The CRD admits only Go durations of 10s to 24h; the default covers objects stored before the field existed.
+    authFailureWindowMs: parseDuration(l.authFailureWindow) ?? (parseDuration(DEFAULTS.authFailureWindow) as number),
+    maxConnectionsPerClient: l.maxConnectionsPerClient ?? DEFAULTS.maxConnectionsPerClient,
+    connectionRatePerMinute: l.connectionRatePerMinute ?? DEFAULTS.connectionRatePerMinute,
+  };
+}
 
 export function renderRelayConfig(relay: SmtpRelay): RelayConfig {
   const { spec } = relay;
@@ -23,6 +35,8 @@ export function renderRelayConfig(relay: SmtpRelay): RelayConfig {
       out.allowedNetworks = [...spec.listeners.relay.allowedNetworks];
       out.allowedSenderDomains = [...spec.listeners.relay.allowedSenderDomains];
     }
+    const trustedProxies = l.name === 'relay' ? undefined : spec.listeners?.[l.name]?.proxyProtocol?.trustedProxies;
+    if (trustedProxies && trustedProxies.length > 0) out.proxyProtocol = { trustedProxies: [...trustedProxies] };
     return out;
   });
   const config: RelayConfig = {
@@ -39,18 +53,40 @@ export function renderRelayConfig(relay: SmtpRelay): RelayConfig {
       maxMessageBytes: spec.policy?.maxMessageBytes ?? DEFAULTS.maxMessageBytes,
       maxRecipients: spec.policy?.maxRecipients ?? DEFAULTS.maxRecipients,
     },
-    limits: { ...LIMITS },
+    limits: renderLimits(relay),
+    spoolDir: MOUNTS.spool,
     metricsPort: METRICS_PORT,
   };
   if (spec.auth?.secretRef?.name) config.usersDir = MOUNTS.users;
-  if (spec.upstream.credentialsSecretRef?.name) config.upstream.credentialsDir = MOUNTS.upstreamCredentials;
-  if (spec.upstream.caSecretRef?.name) config.upstream.caDir = MOUNTS.upstreamCa;
+  if (spec.upstream.credentialsSecretRef?.name && config.upstream) config.upstream.credentialsDir = MOUNTS.upstreamCredentials;
+  if (spec.upstream.caSecretRef?.name && config.upstream) config.upstream.caDir = MOUNTS.upstreamCa;
   if (spec.policy?.rateLimit) {
     const { messagesPerMinute, burst } = spec.policy.rateLimit;
     config.policy.rateLimit = { messagesPerMinute, burst: burst ?? messagesPerMinute };
   }
+  const senders = spec.auth?.senders ?? [];
+  if (senders.length > 0) config.policy.senderLogins = Object.fromEntries(senders.map((b) => [b.user, [...b.allowed]]));
   if (spec.dkim) config.dkim = { selector: spec.dkim.selector, domain: spec.dkim.domain, keyDir: MOUNTS.dkim };
+  if (isDurable(relay)) config.queue = renderQueue(relay);
   return config;
+}
+
+const ms = (value: string | undefined, dflt: string): number => parseDuration(value) ?? (parseDuration(dflt) as number);
+
+/** Durable mode: the claim at MOUNTS.queue and the retry timing (the CRD admits only valid Go durations). */
+function renderQueue(relay: SmtpRelay): NonNullable<RelayConfig['queue']> {
+  const q = relay.spec.queue ?? {};
+  return {
+    dir: MOUNTS.queue,
+    maxAgeMs: ms(q.maxAge, DEFAULTS.queueMaxAge),
+    minBackoffMs: ms(q.retry?.minBackoff, DEFAULTS.queueMinBackoff),
+    maxBackoffMs: ms(q.retry?.maxBackoff, DEFAULTS.queueMaxBackoff),
+  };
+}
+
+/** The ConfigMap the relay's pods mount: one per mode, so a mode switch never rewrites the config of pods still draining. */
+export function configMapName(relay: SmtpRelay): string {
+  return isDurable(relay) ? names.queueConfigMap(relay) : names.configMap(relay);
 }
 
 /** Rendered deterministically (fixed key order from renderRelayConfig), so its checksum is stable. */
@@ -62,7 +98,7 @@ export function buildConfigMap(relay: SmtpRelay, _ctx?: BuildContext): ConfigMap
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
-    metadata: childMeta(relay, names.configMap(relay)),
+    metadata: childMeta(relay, configMapName(relay)),
     data: { [RELAY_CONFIG_KEY]: renderRelayConfigJson(relay) },
   };
 }

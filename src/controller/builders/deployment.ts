@@ -1,10 +1,10 @@
 // The relay Deployment: restricted Pod Security, config and Secrets mounted at
 // the MOUNTS paths, and a checksum annotation that rolls pods on any change.
 import { createHash } from 'node:crypto';
-import type { V1Deployment, V1PodSpec, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type { V1Deployment, V1PodSpec, V1PodTemplateSpec, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import type { SmtpRelay } from '../../api/types.js';
-import { MOUNTS, RELAY_CONFIG_KEY } from '../../common/relay-config.js';
-import { renderRelayConfigJson } from './configmap.js';
+import { MOUNTS, RELAY_CONFIG_KEY, resolveLimits } from '../../common/relay-config.js';
+import { configMapName, renderRelayConfig, renderRelayConfigJson } from './configmap.js';
 import { CHECKSUM_ANNOTATION, childLabels, childMeta, names, selectorLabels, type Built } from './labels.js';
 import { containerPort, enabledListeners, METRICS_PORT, referencedSecrets, replicas, type BuildContext, type SecretRole } from './spec.js';
 
@@ -45,9 +45,22 @@ export function configChecksum(relay: SmtpRelay, ctx: BuildContext): string {
   return hash.digest('hex');
 }
 
+const MI = 1024 * 1024;
+
+/**
+ * The spool emptyDir's sizeLimit. The relay spills large DKIM-signed messages there, at most
+ * one per DATA slot; a pod whose emptyDir outgrows its sizeLimit is evicted, so the limit
+ * covers every slot holding a largest message, plus headroom, and never less than 256Mi.
+ */
+export function spoolSizeLimit(relay: SmtpRelay): string {
+  const config = renderRelayConfig(relay);
+  const worstCase = config.policy.maxMessageBytes * resolveLimits(config).maxConcurrentData;
+  return `${Math.max(256, Math.ceil(worstCase / MI) + 64)}Mi`;
+}
+
 function volumesAndMounts(relay: SmtpRelay): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
   const volumes: V1Volume[] = [
-    { name: 'config', configMap: { name: names.configMap(relay), items: [{ key: RELAY_CONFIG_KEY, path: RELAY_CONFIG_KEY }] } },
+    { name: 'config', configMap: { name: configMapName(relay), items: [{ key: RELAY_CONFIG_KEY, path: RELAY_CONFIG_KEY }] } },
   ];
   const mounts: V1VolumeMount[] = [{ name: 'config', mountPath: MOUNTS.config, readOnly: true }];
   for (const ref of referencedSecrets(relay)) {
@@ -57,12 +70,12 @@ function volumesAndMounts(relay: SmtpRelay): { volumes: V1Volume[]; mounts: V1Vo
     mounts.push({ name, mountPath: SECRET_MOUNTS[ref.role], readOnly: true });
   }
   // The root filesystem is read-only: scratch space lives in emptyDirs.
-  volumes.push({ name: 'tmp', emptyDir: { sizeLimit: '64Mi' } }, { name: 'spool', emptyDir: { sizeLimit: '256Mi' } });
+  volumes.push({ name: 'tmp', emptyDir: { sizeLimit: '64Mi' } }, { name: 'spool', emptyDir: { sizeLimit: spoolSizeLimit(relay) } });
   mounts.push({ name: 'tmp', mountPath: '/tmp' }, { name: 'spool', mountPath: MOUNTS.spool });
   return { volumes, mounts };
 }
 
-function podOverrides(relay: SmtpRelay): Partial<V1PodSpec> {
+function podOverrides(relay: SmtpRelay, spreadAlways: boolean): Partial<V1PodSpec> {
   const pod = relay.spec.pod ?? {};
   const out: Partial<V1PodSpec> = {};
   if (pod.nodeSelector) out.nodeSelector = { ...pod.nodeSelector };
@@ -71,7 +84,7 @@ function podOverrides(relay: SmtpRelay): Partial<V1PodSpec> {
   if (pod.priorityClassName) out.priorityClassName = pod.priorityClassName;
   if (pod.topologySpreadConstraints) {
     out.topologySpreadConstraints = structuredClone(pod.topologySpreadConstraints) as unknown as V1PodSpec['topologySpreadConstraints'];
-  } else if (replicas(relay) > 1) {
+  } else if (spreadAlways || replicas(relay) > 1) {
     // Spread replicas over nodes so one node failure does not take the relay down.
     out.topologySpreadConstraints = [
       { maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: selectorLabels(relay) } },
@@ -80,13 +93,63 @@ function podOverrides(relay: SmtpRelay): Partial<V1PodSpec> {
   return out;
 }
 
-export function buildDeployment(relay: SmtpRelay, ctx: BuildContext): DeploymentObject {
+/**
+ * The relay pod template both workloads share (Deployment in PassThrough, StatefulSet in
+ * Durable): restricted Pod Security, config and Secrets at the MOUNTS paths, the checksum
+ * annotation. `extraMounts` adds the Durable queue claim's mount; `spreadAlways` keeps the
+ * default spread constraint whatever the replica count (a StatefulSet's template must not change
+ * when it scales: that would roll every pod, the draining ones included).
+ */
+export function buildPodTemplate(relay: SmtpRelay, ctx: BuildContext, extraMounts: V1VolumeMount[] = [], opts: { spreadAlways?: boolean } = {}): V1PodTemplateSpec {
   const { volumes, mounts } = volumesAndMounts(relay);
   const ports = [
     ...enabledListeners(relay).map((l) => ({ name: l.name, containerPort: containerPort(l.port), protocol: 'TCP' })),
     { name: 'metrics', containerPort: METRICS_PORT, protocol: 'TCP' },
   ];
   const podAnnotations = { ...(relay.spec.pod?.annotations ?? {}), [CHECKSUM_ANNOTATION]: configChecksum(relay, ctx) };
+  return {
+    metadata: { labels: childLabels(relay), annotations: podAnnotations },
+    spec: {
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      terminationGracePeriodSeconds: TERMINATION_GRACE_SECONDS,
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: RUN_AS_USER,
+        runAsGroup: RUN_AS_USER,
+        fsGroup: RUN_AS_USER,
+        seccompProfile: { type: 'RuntimeDefault' },
+      },
+      containers: [
+        {
+          name: RELAY_CONTAINER,
+          image: relay.spec.image || ctx.defaultImage,
+          imagePullPolicy: 'IfNotPresent',
+          args: ['relay', '--config', `${MOUNTS.config}/${RELAY_CONFIG_KEY}`],
+          ports,
+          resources: (relay.spec.pod?.resources as object | undefined) ?? DEFAULT_RESOURCES,
+          securityContext: {
+            runAsNonRoot: true,
+            runAsUser: RUN_AS_USER,
+            readOnlyRootFilesystem: true,
+            allowPrivilegeEscalation: false,
+            privileged: false,
+            capabilities: { drop: ['ALL'] },
+            seccompProfile: { type: 'RuntimeDefault' },
+          },
+          livenessProbe: { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 },
+          readinessProbe: { httpGet: { path: '/readyz', port: 'metrics' }, periodSeconds: 5, timeoutSeconds: 3, failureThreshold: 2 },
+          volumeMounts: [...mounts, ...extraMounts],
+        },
+      ],
+      volumes,
+      ...podOverrides(relay, opts.spreadAlways ?? false),
+    },
+  };
+}
+
+/** PassThrough: a Deployment (no storage). */
+export function buildDeployment(relay: SmtpRelay, ctx: BuildContext): DeploymentObject {
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -97,45 +160,7 @@ export function buildDeployment(relay: SmtpRelay, ctx: BuildContext): Deployment
       selector: { matchLabels: selectorLabels(relay) },
       // Never drop below the desired count while rolling: a relay is a front door.
       strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
-      template: {
-        metadata: { labels: childLabels(relay), annotations: podAnnotations },
-        spec: {
-          automountServiceAccountToken: false,
-          enableServiceLinks: false,
-          terminationGracePeriodSeconds: TERMINATION_GRACE_SECONDS,
-          securityContext: {
-            runAsNonRoot: true,
-            runAsUser: RUN_AS_USER,
-            runAsGroup: RUN_AS_USER,
-            fsGroup: RUN_AS_USER,
-            seccompProfile: { type: 'RuntimeDefault' },
-          },
-          containers: [
-            {
-              name: RELAY_CONTAINER,
-              image: relay.spec.image || ctx.defaultImage,
-              imagePullPolicy: 'IfNotPresent',
-              args: ['relay', '--config', `${MOUNTS.config}/${RELAY_CONFIG_KEY}`],
-              ports,
-              resources: (relay.spec.pod?.resources as object | undefined) ?? DEFAULT_RESOURCES,
-              securityContext: {
-                runAsNonRoot: true,
-                runAsUser: RUN_AS_USER,
-                readOnlyRootFilesystem: true,
-                allowPrivilegeEscalation: false,
-                privileged: false,
-                capabilities: { drop: ['ALL'] },
-                seccompProfile: { type: 'RuntimeDefault' },
-              },
-              livenessProbe: { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 },
-              readinessProbe: { httpGet: { path: '/readyz', port: 'metrics' }, periodSeconds: 5, timeoutSeconds: 3, failureThreshold: 2 },
-              volumeMounts: mounts,
-            },
-          ],
-          volumes,
-          ...podOverrides(relay),
-        },
-      },
+      template: buildPodTemplate(relay, ctx),
     },
   };
 }

@@ -49,8 +49,23 @@ export function childMeta(relay: SmtpRelay, name: string): KubeObject['metadata'
 // Child names. One place, so the reconciler, builders and tests agree.
 export const names = {
   deployment: (relay: SmtpRelay) => relay.metadata.name,
+  /** The Service for submission/submissions (type from spec.service). */
   service: (relay: SmtpRelay) => relay.metadata.name,
+  /** The relay listener's own ClusterIP Service: never a load balancer. metadata.name is at most 50, so this is at most 59 (DNS-1035 allows 63). */
+  relayService: (relay: SmtpRelay) => `${relay.metadata.name}-internal`,
+  networkPolicy: (relay: SmtpRelay) => relay.metadata.name,
+  /** relay.json of the PassThrough Deployment. */
   configMap: (relay: SmtpRelay) => `${relay.metadata.name}-config`,
+  /**
+   * relay.json of the Durable StatefulSet: its own ConfigMap, so that during a mode switch the
+   * draining pods keep (and, if restarted, re-read) the config that names their queue.
+   */
+  queueConfigMap: (relay: SmtpRelay) => `${relay.metadata.name}-queue-config`,
+  /** The Durable workload. Same name as the Deployment (another kind): pods are <name>-<ordinal>. */
+  statefulSet: (relay: SmtpRelay) => relay.metadata.name,
+  /** The StatefulSet's volumeClaimTemplate; claims are named <template>-<statefulset>-<ordinal>. */
+  queueClaimTemplate: 'queue',
+  queueClaim: (relay: SmtpRelay, ordinal: number) => `queue-${relay.metadata.name}-${ordinal}`,
   certificate: (relay: SmtpRelay) => relay.metadata.name,
   pdb: (relay: SmtpRelay) => relay.metadata.name,
   /** The Secret the relay serves TLS from: the user's own, or the one cert-manager writes. */

@@ -13,7 +13,16 @@ export interface BuildContext {
    * pods, without the operator ever holding the Secret's bytes.
    */
   secretVersions: Record<string, string>;
+  /** Namespace allowed to scrape the relays' metrics port (--monitoring-namespace). Default DEFAULT_MONITORING_NAMESPACE. */
+  monitoringNamespace?: string;
+  /**
+   * Durable: the StatefulSet's replicas while a scale-down drains (controller/queue/drain.ts).
+   * Higher than spec.replicas until the pods above it have delivered their queues. Unset: spec.replicas.
+   */
+  statefulSetReplicas?: number;
 }
+
+export const DEFAULT_MONITORING_NAMESPACE = 'monitoring';
 
 export type SecretRole = 'tls' | 'users' | 'upstreamCredentials' | 'upstreamCa' | 'dkim';
 
@@ -45,6 +54,11 @@ export function replicas(relay: SmtpRelay): number {
   return relay.spec.replicas ?? DEFAULTS.replicas;
 }
 
+/** spec.queue.mode with its default: Durable runs a StatefulSet with a queue claim per pod, PassThrough a Deployment. */
+export function isDurable(relay: SmtpRelay): boolean {
+  return (relay.spec.queue?.mode ?? DEFAULTS.queueMode) === 'Durable';
+}
+
 export interface ListenerDefaults {
   name: 'submission' | 'submissions' | 'relay';
   /** The port clients use (the Service port). */
@@ -62,6 +76,16 @@ export function enabledListeners(relay: SmtpRelay): ListenerDefaults[] {
   return out;
 }
 
+/** The authenticated listeners (submission, submissions): the only ones a public Service may carry. */
+export function publicListeners(relay: SmtpRelay): ListenerDefaults[] {
+  return enabledListeners(relay).filter((l) => l.name !== 'relay');
+}
+
+/** The unauthenticated relay listener, when enabled. */
+export function relayListener(relay: SmtpRelay): ListenerDefaults | undefined {
+  return enabledListeners(relay).find((l) => l.name === 'relay');
+}
+
 /**
  * The port the container binds for a client-facing port. The pod runs as non-root
  * with every capability dropped, so it cannot bind below 1024: privileged ports
@@ -73,17 +97,19 @@ export function containerPort(servicePort: number): number {
 
 export const METRICS_PORT = 9090;
 
-/** Parse a Go-style duration ("1m", "336h", "1h30m", "90s") to ms; undefined if malformed. */
+const DURATION_UNIT_MS = { ns: 1e-6, us: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+
+/** Parse a Go-style duration ("1m", "336h", "1h30m", "90s", "1500ms", "10us") to ms; undefined if malformed. */
 export function parseDuration(value: string | undefined): number | undefined {
   if (!value) return undefined;
-  const re = /(\d+(?:\.\d+)?)(ms|h|m|s)/g;
+  const re = /(\d+(?:\.\d+)?)(ns|us|ms|h|m|s)/g;
   let total = 0;
   let consumed = 0;
   for (const m of value.matchAll(re)) {
     if (m.index !== consumed) return undefined;
     consumed += m[0].length;
     const n = Number(m[1]);
-    total += n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+    total += n * DURATION_UNIT_MS[m[2] as keyof typeof DURATION_UNIT_MS];
   }
   return consumed === value.length && consumed > 0 ? total : undefined;
 }

@@ -3,6 +3,8 @@
 // - TLSHealthy False -> True: Normal TLSHealthy.
 // - A served certificate crossing the expiry warning threshold or expiring:
 //   Warning CertificateExpiringSoon / CertificateExpired, once per endpoint crossing.
+// - An endpoint found relaying for an outside sender without AUTH: Warning OpenRelay, once
+//   per endpoint crossing, even when TLSHealthy was already False for another reason.
 import { ConditionType, type EndpointStatus, type SmtpRelayStatus } from '../../api/types.js';
 import { getCondition } from '../conditions.js';
 
@@ -12,13 +14,15 @@ export interface RelayEvent {
   message: string;
 }
 
-const EXPIRY_REASONS: Record<string, string> = {
-  'certificate-expiring-soon': 'CertificateExpiringSoon',
-  'certificate-expired': 'CertificateExpired',
+/** Probe codes that raise their own Event when an endpoint newly reports them: code -> Event reason and what it means. */
+const ENDPOINT_EVENTS: Record<string, { reason: string; what: string }> = {
+  'certificate-expiring-soon': { reason: 'CertificateExpiringSoon', what: 'serves a certificate that expires soon' },
+  'certificate-expired': { reason: 'CertificateExpired', what: 'serves a certificate that has expired' },
+  'open-relay': { reason: 'OpenRelay', what: 'is an open relay: it accepted an outside recipient from an outside sender without AUTH' },
 };
 
-function expiryCodes(e: EndpointStatus | undefined): Set<string> {
-  return new Set((e?.failures ?? []).map((f) => f.reason).filter((r) => r in EXPIRY_REASONS));
+function eventCodes(e: EndpointStatus | undefined): Set<string> {
+  return new Set((e?.failures ?? []).map((f) => f.reason).filter((r) => Object.hasOwn(ENDPOINT_EVENTS, r)));
 }
 
 export function tlsHealthEvents(before: SmtpRelayStatus | undefined, after: SmtpRelayStatus): RelayEvent[] {
@@ -31,11 +35,12 @@ export function tlsHealthEvents(before: SmtpRelayStatus | undefined, after: Smtp
     events.push({ type: 'Normal', reason: 'TLSHealthy', message: now.message });
   }
   for (const e of after.endpoints ?? []) {
-    const previous = expiryCodes(before?.endpoints?.find((p) => p.name === e.name));
-    for (const code of expiryCodes(e)) {
+    const previous = eventCodes(before?.endpoints?.find((p) => p.name === e.name));
+    for (const code of eventCodes(e)) {
       if (previous.has(code)) continue;
       const failure = e.failures!.find((f) => f.reason === code)!;
-      events.push({ type: 'Warning', reason: EXPIRY_REASONS[code]!, message: `Endpoint ${e.name} (port ${e.port}) serves a certificate that ${code === 'certificate-expired' ? 'has expired' : 'expires soon'}: ${failure.message ?? code}` });
+      const { reason, what } = ENDPOINT_EVENTS[code]!;
+      events.push({ type: 'Warning', reason, message: `Endpoint ${e.name} (port ${e.port}) ${what}: ${failure.message ?? code}` });
     }
   }
   return events;

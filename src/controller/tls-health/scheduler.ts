@@ -176,6 +176,7 @@ export class TlsHealthScheduler {
       servername: input.servername,
       caPem: input.caPem ? [input.caPem] : undefined,
       expectedFingerprint: input.expectedFingerprint,
+      unauthenticatedListener: t.name === 'relay',
       ...(expiryWarningMs !== undefined ? { expiryWarningMs } : {}),
     });
     let deepSkipped = false;

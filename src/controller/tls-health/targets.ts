@@ -1,10 +1,12 @@
 // Where to probe a relay: one target per enabled listener. Pure.
-// In a cluster: the Service DNS name `<service>.<namespace>.svc` and the Service port.
+// In a cluster: the Service DNS name `<service>.<namespace>.svc` and the Service port (the relay
+// listener's Service is `<name>-internal`).
 // With --probe-local-endpoints (development only): the address the local runtime wrote
-// into the Service annotation local.smtprelay.dev/endpoints ({listener: "127.0.0.1:PORT"}).
+// into the Service annotation local.smtprelay.dev/endpoints ({listener: "127.0.0.1:PORT"}) of the
+// relay's primary Service (builders primaryServiceName).
 import type { SmtpRelay } from '../../api/types.js';
 import type { KubeObject } from '../../kube/types.js';
-import { enabledListeners, names } from '../builders/index.js';
+import { enabledListeners, serviceNameFor } from '../builders/index.js';
 
 export const LOCAL_ENDPOINTS_ANNOTATION = 'local.smtprelay.dev/endpoints';
 
@@ -35,8 +37,9 @@ export function probeTargets(relay: SmtpRelay, service: KubeObject | undefined, 
   const listeners = enabledListeners(relay);
   if (listeners.length === 0) return { ok: true, targets: [] };
   if (!localEndpoints) {
-    const host = `${names.service(relay)}.${relay.metadata.namespace}.svc`;
-    return { ok: true, targets: listeners.map((l) => ({ name: l.name, host, port: l.port, servicePort: l.port, mode: l.mode })) };
+    // The relay listener has its own ClusterIP Service (<name>-internal); the others share the main one.
+    const host = (l: (typeof listeners)[number]) => `${serviceNameFor(relay, l.name)}.${relay.metadata.namespace}.svc`;
+    return { ok: true, targets: listeners.map((l) => ({ name: l.name, host: host(l), port: l.port, servicePort: l.port, mode: l.mode })) };
   }
   const raw = service?.metadata.annotations?.[LOCAL_ENDPOINTS_ANNOTATION];
   if (!raw) return { ok: false, why: `the Service has no ${LOCAL_ENDPOINTS_ANNOTATION} annotation yet (--probe-local-endpoints)` };

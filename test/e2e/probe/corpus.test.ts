@@ -26,11 +26,18 @@ afterAll(async () => {
 });
 
 async function serve(opts: Partial<BrokenSmtpOptions> & { leaf?: keyof Pick<TestPki, 'good' | 'rotated' | 'expired' | 'notYetValid' | 'expiringSoon' | 'wrongHost' | 'rsa'> }): Promise<number> {
+  return (await serveServer(opts)).port;
+}
+
+async function serveServer(opts: Parameters<typeof serve>[0]): Promise<RunningServer> {
   const leaf = pki[opts.leaf ?? 'good'];
   const server = await startBrokenSmtp({ mode: 'starttls', key: leaf.key, cert: pki.chain(leaf), ...opts });
   running.push(server);
-  return server.port;
+  return server;
 }
+
+/** The commands a probe sent, verbs only, in order. */
+const verbs = (server: RunningServer) => server.commands.map((c) => /^[A-Za-z]+/.exec(c)?.[0].toUpperCase() ?? c);
 
 function probeOpts(port: number, over: Partial<ProbeOptions> = {}): ProbeOptions {
   return { host: '127.0.0.1', port, mode: 'starttls', servername: TEST_HOST, caPem, timeoutMs: 5000, ...over };
@@ -45,14 +52,17 @@ const fingerprint = (pem: string) => new X509Certificate(pem).fingerprint256.rep
 
 describe('a well-configured server passes everything', () => {
   test('STARTTLS: fast probe and deep scan, all checks pass, PQ hybrid negotiated', async () => {
-    const port = await serve({});
+    const server = await serveServer({});
+    const port = server.port;
     const opts = probeOpts(port, { expectedFingerprint: fingerprint(pki.good.cert) });
     const probe = await probeEndpoint(opts);
     expect(blamed(probe)).toEqual([]);
     expect(probe.verdict).toBe('healthy');
     expect(probe.handshakes).toBe(1);
     expect(probe.tls).toMatchObject({ protocol: 'TLSv1.3', group: 'X25519MLKEM768', pq: true, chainVerified: true, hostnameVerified: true });
-    expect(probe.checks.map((c) => c.check)).toEqual(expect.arrayContaining(['tls-mode', 'auth-before-tls', 'certificate-expiry', 'certificate-trust', 'certificate-hostname', 'certificate-fingerprint', 'forward-secrecy', 'auth-after-tls', 'starttls-after-tls']));
+    expect(probe.checks.map((c) => c.check)).toEqual(expect.arrayContaining(['tls-mode', 'auth-before-tls', 'certificate-expiry', 'certificate-trust', 'certificate-hostname', 'certificate-fingerprint', 'forward-secrecy', 'auth-after-tls', 'starttls-after-tls', 'open-relay']));
+    expect(probe.checks.find((c) => c.check === 'open-relay')?.message).toMatch(/refused \(530 5\.7\.0/);
+    expect(verbs(server)).toEqual(['EHLO', 'AUTH', 'STARTTLS', 'EHLO', 'MAIL', 'RSET', 'QUIT']);
     const deep = await deepScan(opts);
     expect(blamed(deep)).toEqual([]);
     expect(deep.protocols.TLSv1.outcome).toBe('refused');
@@ -129,6 +139,23 @@ describe('SMTP and STARTTLS faults', () => {
     const deep = await deepScan(probeOpts(port));
     expect(blamed(deep)).toEqual(['fail:starttls-injection']);
   });
+  test('open relay: RCPT accepted without AUTH is named, and the probe never sends DATA', async () => {
+    for (const mode of ['starttls', 'implicit'] as const) {
+      const server = await serveServer({ mode, openRelay: true });
+      const probe = await probeEndpoint(probeOpts(server.port, { mode }));
+      expect(blamed(probe)).toEqual(['fail:open-relay']);
+      expect(probe.verdict).toBe('failing');
+      expect(server.commands).toEqual(expect.arrayContaining(['MAIL FROM:<probe@open-relay-check.invalid>', 'RCPT TO:<postmaster@open-relay-check.invalid>']));
+      expect(verbs(server).slice(-4)).toEqual(['MAIL', 'RCPT', 'RSET', 'QUIT']);
+      expect(verbs(server)).not.toContain('DATA');
+    }
+  });
+  test('a client address refused at the greeting (554): a warning that nothing could be checked, and no relaying', async () => {
+    const probe = await probeEndpoint(probeOpts(await serve({ refuseClient: true })));
+    expect(blamed(probe)).toEqual(['warn:client-refused']);
+    expect(probe.checks.find((c) => c.check === 'open-relay')).toMatchObject({ result: 'pass', message: expect.stringMatching(/554 5\.7\.1 .*not exercised/) });
+    expect(probe.tls).toBeUndefined();
+  });
   test('plaintext on the implicit-TLS port', async () => {
     const probe = await probeEndpoint(probeOpts(await serve({ mode: 'implicit', plaintext: true }), { mode: 'implicit' }));
     expect(blamed(probe)).toEqual(['fail:plaintext-on-implicit-port']);
@@ -198,6 +225,13 @@ describe('the CLI', () => {
     const r = await cli([`127.0.0.1:${port}`, '--servername', TEST_HOST, '--ca', pki.caFile, '--deep']);
     expect(r.code).toBe(2);
     expect(r.stdout).toMatch(/FAIL +legacy-protocols +\[legacy-protocol-accepted\]/);
+  });
+  test('exit 2 for an open relay, with the report naming it', async () => {
+    const port = await serve({ openRelay: true });
+    const r = await cli([`127.0.0.1:${port}`, '--servername', TEST_HOST, '--ca', pki.caFile]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toMatch(/FAIL +open-relay +\[open-relay\] RCPT TO:<postmaster@open-relay-check\.invalid> .*250/);
+    expect(r.stdout).toMatch(/- open-relay: .*open relay/);
   });
   test('exit 64 for bad usage and for an unreadable --ca', async () => {
     expect((await cli(['no-port-here'])).code).toBe(64);

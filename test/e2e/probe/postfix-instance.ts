@@ -6,7 +6,7 @@ import path from 'node:path';
 import { getFreePort } from '../../harness/controlplane.js';
 import { startPrivatePostfix } from '../../helpers/smtp/private-postfix.js';
 
-export type PostfixService = 'submission' | 'submissions' | 'defaults' | 'authBeforeTls';
+export type PostfixService = 'submission' | 'submissions' | 'defaults' | 'authBeforeTls' | 'openRelay';
 
 export interface PostfixInstance {
   ports: Record<PostfixService, number>;
@@ -28,7 +28,7 @@ const BASE_SERVICES = [
 ];
 
 export async function startPostfixInstance(tls: { chainPem: string; keyPem: string; hostname: string }): Promise<PostfixInstance> {
-  const ports: Record<PostfixService, number> = { submission: await getFreePort(), submissions: await getFreePort(), defaults: await getFreePort(), authBeforeTls: await getFreePort() };
+  const ports: Record<PostfixService, number> = { submission: await getFreePort(), submissions: await getFreePort(), defaults: await getFreePort(), authBeforeTls: await getFreePort(), openRelay: await getFreePort() };
   const postfix = await startPrivatePostfix({
     ports: Object.values(ports),
     prepare: (dirs) => {
@@ -63,6 +63,8 @@ export async function startPostfixInstance(tls: { chainPem: string; keyPem: stri
       // Postfix's own defaults for the cipher list, as most installations run it.
       `127.0.0.1:${ports.defaults} inet n - n - - smtpd -o smtpd_tls_exclude_ciphers=`,
       `127.0.0.1:${ports.authBeforeTls} inet n - n - - smtpd -o smtpd_tls_auth_only=no`,
+      // The classic misconfiguration: "our own network may relay", and the prober connects from inside it.
+      `127.0.0.1:${ports.openRelay} inet n - n - - smtpd -o mynetworks=127.0.0.0/8 -o smtpd_relay_restrictions=permit_mynetworks,reject`,
     ],
   });
   return { ports, log: postfix.log, stop: postfix.stop };

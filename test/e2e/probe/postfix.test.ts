@@ -1,6 +1,7 @@
 // The prober against a real Postfix (Debian's package, private instance):
 // submission with STARTTLS and smtpd_tls_auth_only, 465 wrapper mode, Postfix's
-// default cipher list, and AUTH allowed before TLS.
+// default cipher list, AUTH allowed before TLS, and an open relay (permit_mynetworks
+// with the prober inside mynetworks).
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import fs from 'node:fs';
 import { deepScan } from '../../../src/probe/deep-scan.js';
@@ -73,6 +74,22 @@ describe('Postfix', () => {
     const probe = await probeEndpoint(opts('authBeforeTls'));
     expect(blamed(probe.checks)).toEqual(['fail:auth-before-tls']);
     expect(probe.smtp.extensionsBeforeTls?.some((e) => e.startsWith('AUTH'))).toBe(true);
+  });
+
+  test('submission is no open relay: MAIL without AUTH taken, the outside recipient refused', async () => {
+    const probe = await probeEndpoint(opts('submission'));
+    expect(check(probe, 'open-relay')).toMatchObject({ result: 'pass', message: expect.stringMatching(/recipient refused without AUTH \(554 5\.7\.1 <postmaster@open-relay-check\.invalid>: Recipient address rejected/) });
+  });
+
+  test('smtpd_relay_restrictions = permit_mynetworks with the prober in mynetworks: OpenRelay, and nothing queued', async () => {
+    const probe = await probeEndpoint(opts('openRelay'));
+    expect(blamed(probe.checks)).toEqual(['fail:open-relay']);
+    expect(check(probe, 'open-relay')?.message).toMatch(/accepted without AUTH \(250 2\.1\.5 Ok\): open relay/);
+    // Postfix's own command count for the session: RCPT accepted, then RSET and QUIT, no DATA; nothing reached the queue.
+    const session = /disconnect from \S+ ehlo=2 starttls=1 auth=0\/1 mail=1 rcpt=1 rset=1 quit=1 commands=/;
+    for (let i = 0; i < 50 && !session.test(postfix.log()); i++) await new Promise((r) => setTimeout(r, 100)); // the log line follows QUIT
+    expect(postfix.log()).toMatch(session);
+    expect(postfix.log()).not.toMatch(/ data=|postfix\/cleanup|message-id=/);
   });
 
   test('the CLI: exit 0, report and JSON', async () => {

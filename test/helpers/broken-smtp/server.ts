@@ -32,10 +32,16 @@ export interface BrokenSmtpOptions {
   garbageBanner?: boolean;
   /** Allow client-initiated renegotiation (Node/OpenSSL allow it unless told otherwise). */
   allowRenegotiation?: boolean;
+  /** Accept MAIL and RCPT from anyone to anywhere without AUTH (an open relay). */
+  openRelay?: boolean;
+  /** Refuse the client's address at the greeting (554) and hang up, as a relay listener does outside allowedNetworks. */
+  refuseClient?: boolean;
 }
 
 export interface RunningServer {
   port: number;
+  /** Every command line received, over all sessions (AUTH arguments cut off). */
+  commands: string[];
   close(): Promise<void>;
 }
 
@@ -52,6 +58,7 @@ export async function startBrokenSmtp(opts: BrokenSmtpOptions): Promise<RunningS
     ...opts.tls,
   });
   const sockets = new Set<net.Socket>();
+  const commands: string[] = [];
   const server = net.createServer((socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
@@ -63,15 +70,16 @@ export async function startBrokenSmtp(opts: BrokenSmtpOptions): Promise<RunningS
     }
     if (opts.mode === 'implicit' && !opts.plaintext) {
       const secure = upgrade(socket, secureContext, sockets);
-      secure.once('secure', () => new Session(secure, opts, secureContext, sockets, true).greet());
+      secure.once('secure', () => new Session(secure, opts, secureContext, sockets, commands, true).greet());
       return;
     }
-    new Session(socket, opts, secureContext, sockets, false).greet();
+    new Session(socket, opts, secureContext, sockets, commands, false).greet();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as net.AddressInfo).port;
   return {
     port,
+    commands,
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
@@ -100,12 +108,17 @@ class Session {
     private readonly opts: BrokenSmtpOptions,
     private readonly secureContext: tls.SecureContext,
     private readonly sockets: Set<net.Socket>,
+    private readonly commands: string[],
     private inTls: boolean,
   ) {
     socket.on('data', this.onData);
   }
 
   greet(): void {
+    if (this.opts.refuseClient) {
+      this.socket.end('554 5.7.1 Relay access denied for this client address\r\n');
+      return;
+    }
     this.socket.write(`220 ${HOST} ESMTP broken-smtp\r\n`);
   }
 
@@ -119,7 +132,8 @@ class Session {
   }
 
   private handle(line: string): 'upgraded' | undefined {
-    const verb = line.split(' ')[0]?.toUpperCase() ?? '';
+    const verb = /^[A-Za-z]+/.exec(line)?.[0].toUpperCase() ?? '';
+    this.commands.push(verb === 'AUTH' ? 'AUTH' : line);
     const reply = (text: string) => this.socket.write(`${text}\r\n`);
     switch (verb) {
       case 'EHLO': {
@@ -153,6 +167,13 @@ class Session {
       case 'AUTH':
         if (!this.inTls && !this.opts.authBeforeTls) return void reply('530 5.7.0 Must issue a STARTTLS command first');
         return void reply(this.opts.authBeforeTls && !this.inTls ? '235 2.7.0 Authentication successful' : '535 5.7.8 Authentication credentials invalid');
+      case 'MAIL':
+        // A submission server wants AUTH before a transaction; the open relay takes anyone.
+        return void reply(this.opts.openRelay ? '250 2.1.0 Ok' : '530 5.7.0 Authentication required');
+      case 'RCPT':
+        return void reply(this.opts.openRelay ? '250 2.1.5 Ok' : '503 5.5.1 MAIL first');
+      case 'DATA':
+        return void reply(this.opts.openRelay ? '354 End data with <CR><LF>.<CR><LF>' : '503 5.5.1 MAIL first');
       case 'NOOP':
       case 'RSET':
         return void reply('250 2.0.0 OK');

@@ -66,10 +66,10 @@ export class RawSmtp {
     this.socket.on('close', () => this.waiters.splice(0).forEach((w) => w()));
   }
 
-  static async connect(port: number, implicitCa?: string): Promise<RawSmtp> {
-    const socket = implicitCa
-      ? tls.connect({ host: '127.0.0.1', port, ca: implicitCa, servername: 'relay.test.example' })
-      : net.connect({ host: '127.0.0.1', port });
+  /** `at.host`: the relay's address (default 127.0.0.1); `at.localAddress`: the client's (another loopback address = another client). */
+  static async connect(port: number, implicitCa?: string, at: { host?: string; localAddress?: string } = {}): Promise<RawSmtp> {
+    const where = { host: at.host ?? '127.0.0.1', port, ...(at.localAddress ? { localAddress: at.localAddress } : {}) };
+    const socket = implicitCa ? tls.connect({ ...where, ca: implicitCa, servername: 'relay.test.example' }) : net.connect(where);
     await new Promise<void>((resolve, reject) => {
       socket.once(implicitCa ? 'secureConnect' : 'connect', () => resolve());
       socket.once('error', reject);

@@ -15,12 +15,27 @@ export interface PostfixUpstream {
   maildir: string;
   /** Delivered messages (raw), in the order Postfix wrote them. */
   delivered(): string[];
+  /** Postfix's maillog so far. */
+  log(): string;
   stop(): Promise<void>;
 }
 
-export async function startPostfix(root: string, tls: { cert: string; key: string }): Promise<PostfixUpstream> {
+export interface PostfixOptions {
+  /** Listen here (e.g. to start it again on the port a relay already uses); default a free port. */
+  port?: number;
+  /** Domains delivered to the Maildir; default dest.example. */
+  domains?: string[];
+  /**
+   * check_recipient_access entries: address -> action, e.g. '550 5.1.1 No such user' or
+   * '450 4.2.0 Try again later': per-recipient refusals at RCPT.
+   */
+  recipientAccess?: Record<string, string>;
+}
+
+export async function startPostfix(root: string, tls: { cert: string; key: string }, opts: PostfixOptions = {}): Promise<PostfixUpstream> {
   const mail = path.join(root, 'mail');
-  const port = await getFreePort();
+  const port = opts.port ?? (await getFreePort());
+  const access = path.join(root, 'recipient-access');
   const master = fs.readFileSync('/etc/postfix/master.cf', 'utf8').replace(/^smtp(\s+)inet/m, `127.0.0.1:${port}$1inet`);
   const postfix = await startPrivatePostfix({
     root,
@@ -30,6 +45,7 @@ export async function startPostfix(root: string, tls: { cert: string; key: strin
       fs.writeFileSync(path.join(root, 'cert.pem'), tls.cert);
       fs.writeFileSync(path.join(root, 'key.pem'), tls.key, { mode: 0o600 });
       fs.mkdirSync(mail, { recursive: true });
+      fs.writeFileSync(access, Object.entries(opts.recipientAccess ?? {}).map(([a, action]) => `${a} ${action}\n`).join(''));
       await run('chown', ['65534:65534', mail]); // virtual(8) delivers as nobody
     },
     main: [
@@ -40,8 +56,9 @@ export async function startPostfix(root: string, tls: { cert: string; key: strin
       `smtpd_tls_key_file = ${path.join(root, 'key.pem')}`,
       'smtpd_tls_security_level = may',
       'smtpd_tls_mandatory_protocols = >=TLSv1.2',
-      'smtpd_relay_restrictions = permit_mynetworks, reject',
-      'virtual_mailbox_domains = dest.example',
+      // texthash: read as is, no postmap needed.
+      `smtpd_relay_restrictions = check_recipient_access texthash:${access}, permit_mynetworks, reject`,
+      `virtual_mailbox_domains = ${(opts.domains ?? ['dest.example']).join(', ')}`,
       `virtual_mailbox_base = ${mail}`,
       'virtual_mailbox_maps = static:Maildir/',
       'virtual_uid_maps = static:65534',
@@ -59,6 +76,7 @@ export async function startPostfix(root: string, tls: { cert: string; key: strin
             .sort()
             .map((f) => fs.readFileSync(path.join(newDir, f), 'utf8'))
         : [],
+    log: postfix.log,
     stop: postfix.stop,
   };
 }

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { RelayConfig } from '../../../src/common/relay-config.js';
+import type { RelayConfig, RelayUpstream } from '../../../src/common/relay-config.js';
 import { createLogger } from '../../../src/common/logger.js';
 import { RelayRuntime } from '../../../src/relay/relay.js';
 import { cliPath, nodeBin } from '../cli.js';
@@ -15,19 +15,22 @@ export const RELAY_HOST = 'relay.test.example';
 export const USER = 'app1';
 export const PASSWORD = 'correct horse battery staple';
 
+/** The fixture's config always has today's single `upstream` (tests of `upstreams` replace it). */
+export type FixtureConfig = RelayConfig & { upstream: RelayUpstream };
+
 export interface RelayFixture {
   root: string;
   ca: TestCa;
   leaf: Leaf;
   upstream: CaptureUpstream;
-  config: RelayConfig;
+  config: FixtureConfig;
   configPath: string;
   dirs: { tls: string; users: string; creds: string; upstreamCa: string };
   rotate(leaf?: Leaf): Leaf;
   cleanup(): Promise<void>;
 }
 
-export async function createRelayFixture(patch: (c: RelayConfig) => void = () => undefined): Promise<RelayFixture> {
+export async function createRelayFixture(patch: (c: FixtureConfig) => void = () => undefined): Promise<RelayFixture> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'relay-e2e-'));
   const ca = createTestCa(path.join(root, 'pki'));
   const leaf = ca.issue('relay', [RELAY_HOST, 'localhost', '127.0.0.1']);
@@ -38,7 +41,7 @@ export async function createRelayFixture(patch: (c: RelayConfig) => void = () =>
   writeAtomicDir(dirs.users, { [USER]: `${PASSWORD}\n` });
   writeAtomicDir(dirs.creds, { username: 'relay', password: 'upstream-secret' });
   writeAtomicDir(dirs.upstreamCa, { 'ca.crt': ca.caCert });
-  const config: RelayConfig = {
+  const config: FixtureConfig = {
     hostname: RELAY_HOST,
     listeners: [
       { name: 'submission', port: 0, mode: 'starttls' },
@@ -49,7 +52,9 @@ export async function createRelayFixture(patch: (c: RelayConfig) => void = () =>
     usersDir: dirs.users,
     upstream: { host: '127.0.0.1', port: upstream.port, tls: 'starttls', credentialsDir: dirs.creds, caDir: dirs.upstreamCa, servername: 'localhost', poolSize: 4, connectTimeoutMs: 3000, timeoutMs: 5000 },
     policy: { allowedSenderDomains: ['example.com', 'apps.example'], maxMessageBytes: 64 * 1024, maxRecipients: 5 },
-    limits: { maxConnections: 100, socketTimeoutMs: 30_000, closeTimeoutMs: 5000, authFailuresPerMinute: 5 },
+    // Every test client is 127.0.0.1, so per-client limits at their product defaults would
+    // throttle whole suites as one client; tests of those limits set their own.
+    limits: { maxConnections: 100, socketTimeoutMs: 30_000, closeTimeoutMs: 5000, authFailuresPerMinute: 5, maxConnectionsPerClient: 1000, connectionRatePerMinute: 100_000 },
     metricsPort: 0,
   };
   patch(config);
@@ -88,9 +93,9 @@ export interface RelayProcess {
   exited: Promise<number | null>;
 }
 
-/** Runs `node dist/cli.js relay --config ...` and waits for its ready log line. */
-export async function startRelayProcess(fx: RelayFixture): Promise<RelayProcess> {
-  const child = spawn(nodeBin, [cliPath, 'relay', '--config', fx.configPath, '--listen-host', '127.0.0.1', '--metrics-host', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Runs `node dist/cli.js relay --config ...` and waits for its ready log line. `listenHost` '::' is a dual-stack listener; `nodeArgs` go to node (e.g. --max-old-space-size). */
+export async function startRelayProcess(fx: Pick<RelayFixture, 'configPath'>, opts: { listenHost?: string; nodeArgs?: string[] } = {}): Promise<RelayProcess> {
+  const child = spawn(nodeBin, [...(opts.nodeArgs ?? []), cliPath, 'relay', '--config', fx.configPath, '--listen-host', opts.listenHost ?? '127.0.0.1', '--metrics-host', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));

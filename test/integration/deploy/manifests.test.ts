@@ -11,6 +11,7 @@ import path from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import type { SmtpRelay } from '../../../src/api/types.js';
 import { buildDeployment } from '../../../src/controller/builders/deployment.js';
+import { buildStatefulSet } from '../../../src/controller/builders/statefulset.js';
 import { repoRoot } from '../../helpers/cli.js';
 import { createTestNamespace, kubectl, type TestNamespace } from '../../harness/kube.js';
 
@@ -151,6 +152,19 @@ describe('Pod Security of relay pods (buildDeployment)', () => {
     const dep = buildDeployment(relay!, { defaultImage: 'smtp-relay-operator:0.1.0', secretVersions: {} });
     // Owner references to a relay that does not exist are fine for a dry run.
     const r = await dryRunApply([dep], restricted.name);
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+  });
+
+  test('Durable (the default): the relay StatefulSet passes server-side dry run, and its pod with the queue claim is admitted restricted', async () => {
+    const [relay] = await relays();
+    const durable = { ...relay!, spec: { ...relay!.spec, queue: { mode: 'Durable' as const } } };
+    const set = buildStatefulSet(durable, { defaultImage: 'smtp-relay-operator:0.1.0', secretVersions: {} });
+    const applied = await dryRunApply([set], restricted.name);
+    expect({ code: applied.code, stderr: applied.stderr }).toEqual({ code: 0, stderr: '' });
+    // What the StatefulSet controller makes of the template: the claim becomes a PVC volume of the pod.
+    const template = structuredClone(set.spec!.template) as { spec: { volumes: unknown[] } };
+    template.spec.volumes.push({ name: 'queue', persistentVolumeClaim: { claimName: `queue-${durable.metadata.name}-0` } });
+    const r = await dryRunCreatePod(podFromTemplate(template as never, `relay-${durable.metadata.name}-0`, restricted.name), restricted.name);
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
   });
 

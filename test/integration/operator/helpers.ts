@@ -56,7 +56,8 @@ export function relayManifest(namespace: string, name: string, spec: Partial<Smt
     kind: 'SmtpRelay',
     metadata: { name, namespace },
     // Submission listeners need auth (the CRD insists): every test relay uses the Secret from createUsersSecret.
-    spec: { hostname: `${name}.example.test`, tls: {}, auth: { secretRef: { name: USERS_SECRET } }, upstream: { host: 'upstream.example.test' }, ...spec },
+    // PassThrough: these tests drive the Deployment path (simulateDeploymentAvailable); Durable relays (the API default) are tested in queue-*.test.ts.
+    spec: { hostname: `${name}.example.test`, tls: {}, auth: { secretRef: { name: USERS_SECRET } }, upstream: { host: 'upstream.example.test' }, queue: { mode: 'PassThrough' }, ...spec },
   };
 }
 

@@ -90,8 +90,8 @@ describe('a relay with its own TLS Secret', () => {
     expect(waited.code).toBe(0);
     const table = await kubectlOk(['-n', ns.name, 'get', 'smtprelays', '-o', 'wide']);
     const [header, row] = table.trim().split('\n');
-    expect(header).toMatch(/NAME\s+HOSTNAME\s+READY\s+TLS\s+CERT EXPIRY\s+AGE\s+REASON\s+REPLICAS/);
-    expect(row).toMatch(/^byo\s+byo\.example\.test\s+True\s+Unknown\s+\S+\s+\S+\s+Ready\s+1/);
+    expect(header).toMatch(/NAME\s+HOSTNAME\s+READY\s+TLS\s+QUEUE\s+CERT EXPIRY\s+AGE\s+REASON\s+REPLICAS/);
+    expect(row).toMatch(/^byo\s+byo\.example\.test\s+True\s+Unknown\s+PassThrough\s+\S+\s+\S+\s+Ready\s+1/);
     expect((await eventsFor(ns.name, name)).map((e) => e.reason)).toContain('Ready');
   });
 

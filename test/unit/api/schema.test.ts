@@ -156,8 +156,8 @@ describe('the CRD', () => {
     expect(version).toMatchObject({ name: 'v1alpha1', served: true, storage: true, subresources: { status: {} } });
   });
 
-  test('printer columns: Hostname, Ready, TLS, Cert Expiry, Age; Reason and Replicas in -o wide', () => {
-    expect(version.additionalPrinterColumns.filter((c) => !c.priority).map((c) => c.name)).toEqual(['Hostname', 'Ready', 'TLS', 'Cert Expiry', 'Age']);
+  test('printer columns: Hostname, Ready, TLS, Queue, Cert Expiry, Age; Reason and Replicas in -o wide', () => {
+    expect(version.additionalPrinterColumns.filter((c) => !c.priority).map((c) => c.name)).toEqual(['Hostname', 'Ready', 'TLS', 'Queue', 'Cert Expiry', 'Age']);
     expect(version.additionalPrinterColumns.filter((c) => c.priority === 1).map((c) => c.name)).toEqual(['Reason', 'Replicas']);
     expect(version.additionalPrinterColumns.find((c) => c.name === 'Cert Expiry')).toMatchObject({ type: 'string', jsonPath: '.status.certificate.notAfter' });
   });

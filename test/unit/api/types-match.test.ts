@@ -16,6 +16,8 @@ import {
 } from '../../../src/api/types.js';
 import { type JSONSchemaProps, walkSchema } from '../../../src/api/schema-types.js';
 import { smtpRelaySchema } from '../../../src/api/schema.js';
+import { RELAY_LIMIT_DEFAULTS } from '../../../src/common/relay-config.js';
+import { parseDuration } from '../../../src/controller/builders/spec.js';
 
 type DeepRequired<T> = T extends (infer U)[] ? DeepRequired<U>[] : T extends object ? { [K in keyof T]-?: DeepRequired<T[K]> } : T;
 
@@ -39,8 +41,8 @@ const sample: DeepRequired<SmtpRelay> = {
     replicas: 1,
     image: 'img',
     listeners: {
-      submission: { enabled: true, port: 587 },
-      submissions: { enabled: true, port: 465 },
+      submission: { enabled: true, port: 587, proxyProtocol: { trustedProxies: ['10.0.0.0/8'] } },
+      submissions: { enabled: true, port: 465, proxyProtocol: { trustedProxies: ['10.0.0.0/8'] } },
       relay: { enabled: true, port: 2525, allowedNetworks: ['10.0.0.0/8'], allowedSenderDomains: ['example.com'] },
     },
     tls: {
@@ -52,7 +54,7 @@ const sample: DeepRequired<SmtpRelay> = {
       minVersion: 'TLSv1.2',
       profile: 'intermediate',
     },
-    auth: { secretRef: { name: 'users' } },
+    auth: { secretRef: { name: 'users' }, senders: [{ user: 'billing', allowed: ['billing@example.com', '@invoices.example.com'] }] },
     upstream: {
       host: 'smtp.example.net',
       port: 587,
@@ -63,6 +65,7 @@ const sample: DeepRequired<SmtpRelay> = {
     },
     policy: { allowedSenderDomains: ['example.com'], maxMessageBytes: 1024, maxRecipients: 1, rateLimit: { messagesPerMinute: 1, burst: 1 } },
     dkim: { selector: 's1', domain: 'example.com', keySecretRef: { name: 'k' } },
+    limits: { maxConnectionsPerClient: 20, connectionRatePerMinute: 120, authFailuresPerMinute: 10, authFailureWindow: '1m' },
     service: { type: 'ClusterIP', annotations: {}, externalTrafficPolicy: 'Local', ipFamilyPolicy: 'SingleStack' },
     healthCheck: { enabled: true, interval: '1m', expiryWarning: '336h' },
     pod: {
@@ -76,6 +79,7 @@ const sample: DeepRequired<SmtpRelay> = {
       annotations: {},
       priorityClassName: 'p',
     },
+    queue: { mode: 'Durable', storage: { size: '1Gi', storageClassName: 'fast' }, maxAge: '120h', retry: { minBackoff: '300s', maxBackoff: '4000s' } },
   },
   status: {
     observedGeneration: 1,
@@ -106,6 +110,7 @@ const sample: DeepRequired<SmtpRelay> = {
       },
     ],
     tlsHealth: 'Healthy',
+    queue: { state: 'Draining', drain: { reason: 'ScaleDown', pods: ['mail-2'], startedAt: ts }, strandedClaims: [{ claim: 'queue-mail-2', messages: 3, since: ts }] },
   },
 };
 
@@ -202,7 +207,28 @@ describe('types.ts and schema.ts agree', () => {
       healthInterval: dflt('spec.healthCheck.interval'),
       expiryWarning: dflt('spec.healthCheck.expiryWarning'),
       serviceType: dflt('spec.service.type'),
+      maxConnectionsPerClient: dflt('spec.limits.maxConnectionsPerClient'),
+      connectionRatePerMinute: dflt('spec.limits.connectionRatePerMinute'),
+      authFailuresPerMinute: dflt('spec.limits.authFailuresPerMinute'),
+      authFailureWindow: dflt('spec.limits.authFailureWindow'),
+      queueMode: dflt('spec.queue.mode'),
+      queueStorageSize: dflt('spec.queue.storage.size'),
+      queueMaxAge: dflt('spec.queue.maxAge'),
+      queueMinBackoff: dflt('spec.queue.retry.minBackoff'),
+      queueMaxBackoff: dflt('spec.queue.retry.maxBackoff'),
     }).toEqual(DEFAULTS);
+  });
+
+  test('spec.limits defaults are the relay\'s own defaults (relay.json without them behaves the same)', () => {
+    expect({
+      maxConnectionsPerClient: DEFAULTS.maxConnectionsPerClient,
+      connectionRatePerMinute: DEFAULTS.connectionRatePerMinute,
+      authFailureWindowMs: parseDuration(DEFAULTS.authFailureWindow),
+    }).toEqual({
+      maxConnectionsPerClient: RELAY_LIMIT_DEFAULTS.maxConnectionsPerClient,
+      connectionRatePerMinute: RELAY_LIMIT_DEFAULTS.connectionRatePerMinute,
+      authFailureWindowMs: RELAY_LIMIT_DEFAULTS.authFailureWindowMs,
+    });
   });
 
   test('the brief\'s literal defaults', () => {

@@ -1,19 +1,28 @@
 import { describe, expect, test } from '@jest/globals';
 import { Certificate } from '@kubernetes-models/cert-manager/cert-manager.io/v1/Certificate';
 import { MOUNTS, RELAY_CONFIG_KEY, type RelayConfig } from '../../../src/common/relay-config.js';
+import { validateRelayConfig } from '../../../src/relay/config.js';
 import {
   buildCertificate,
   buildConfigMap,
   buildDeployment,
   buildPodDisruptionBudget,
+  buildNetworkPolicy,
+  buildRelayService,
   buildService,
   CHECKSUM_ANNOTATION,
+  CHILD_KINDS,
   configChecksum,
   desiredChildren,
   names,
   parseDuration,
+  primaryServiceName,
+  renderRelayConfig,
+  renderRelayConfigJson,
 } from '../../../src/controller/builders/index.js';
 import { ctx, relay } from './fixtures.js';
+import type { SmtpRelaySpec } from '../../../src/api/types.js';
+import { LIMITS } from '../../../src/api/schema.js';
 
 const podSpec = (r = relay()) => buildDeployment(r, ctx).spec!.template.spec!;
 const container = (r = relay()) => podSpec(r).containers[0]!;
@@ -22,7 +31,7 @@ const checksum = (r: ReturnType<typeof relay>, c = ctx) => buildDeployment(r, c)
 describe('every child', () => {
   test('carries a controller owner reference to the relay and our labels', () => {
     const children = desiredChildren(relay({ replicas: 3 }), ctx);
-    expect(children.map((c) => c.kind).sort()).toEqual(['Certificate', 'ConfigMap', 'Deployment', 'PodDisruptionBudget', 'Service']);
+    expect(children.map((c) => c.kind).sort()).toEqual(['Certificate', 'ConfigMap', 'Deployment', 'NetworkPolicy', 'PodDisruptionBudget', 'Service']);
     for (const child of children) {
       expect(child.metadata.namespace).toBe('team-a');
       expect(child.metadata.ownerReferences).toEqual([
@@ -35,6 +44,23 @@ describe('every child', () => {
         'app.kubernetes.io/component': 'relay',
       });
     }
+  });
+
+  test('each child kind is in CHILD_KINDS (informed and pruned), in apply order', () => {
+    const children = desiredChildren(relay({ replicas: 3, listeners: { relay: { enabled: true, allowedNetworks: ['10.0.0.0/8'], allowedSenderDomains: ['example.com'] } } }), ctx);
+    const order = CHILD_KINDS.map((k) => k.kind) as string[];
+    expect(children.map((c) => `${c.kind}/${c.metadata.name}`)).toEqual([
+      'ConfigMap/mail-config',
+      'NetworkPolicy/mail',
+      'Certificate/mail',
+      'Service/mail',
+      'Service/mail-internal',
+      'Deployment/mail',
+      'PodDisruptionBudget/mail',
+    ]);
+    for (const c of children) expect(CHILD_KINDS.find((k) => k.kind === c.kind)?.apiVersion).toBe(c.apiVersion);
+    const positions = children.map((c) => order.indexOf(c.kind));
+    expect(positions).toEqual([...positions].sort((a, b) => a - b));
   });
 
   test('is the same object for the same input (pure)', () => {
@@ -88,6 +114,15 @@ describe('Deployment', () => {
     expect(secretOf(mounts[MOUNTS.dkim]!)).toBe('dkim-key');
     expect(pod.volumes!.find((v) => v.name === mounts['/tmp'])?.emptyDir).toBeDefined();
     expect(pod.volumes!.find((v) => v.name === mounts[MOUNTS.config])?.configMap?.name).toBe('mail-config');
+  });
+
+  test('the spool emptyDir holds a largest message in every DATA slot, so spilling never gets the pod evicted', () => {
+    const spool = (r: ReturnType<typeof relay>) => podSpec(r).volumes!.find((v) => v.name === 'spool')!.emptyDir!.sizeLimit;
+    // Default: 25 MiB x 20 DATA slots (upstream pool 10 x 2) + 64 Mi headroom.
+    expect(spool(relay())).toBe('564Mi');
+    expect(spool(relay({ policy: { maxMessageBytes: 104857600 } }))).toBe('2064Mi');
+    expect(spool(relay({ policy: { maxMessageBytes: 1024 } }))).toBe('256Mi');
+    expect(container().volumeMounts!.find((m) => m.name === 'spool')?.mountPath).toBe(MOUNTS.spool);
   });
 
   test('mounts the user-provided TLS Secret when spec.tls.secretName is set', () => {
@@ -157,6 +192,52 @@ describe('ConfigMap', () => {
     expect(config.policy).toEqual({ allowedSenderDomains: [], maxMessageBytes: 26214400, maxRecipients: 100 });
     expect(config.usersDir).toBeUndefined();
     expect(config.metricsPort).toBe(9090);
+    expect(config.spoolDir).toBe(MOUNTS.spool);
+    expect(config.limits).toEqual({
+      maxConnections: 200,
+      socketTimeoutMs: 300_000,
+      closeTimeoutMs: 30_000,
+      authFailuresPerMinute: 10,
+      authFailureWindowMs: 60_000,
+      maxConnectionsPerClient: 20,
+      connectionRatePerMinute: 120,
+    });
+    expect(config.policy.senderLogins).toBeUndefined();
+    expect(config.listeners.some((l) => l.proxyProtocol)).toBe(false);
+  });
+
+  test('renders spec.limits, spec.auth.senders and the listeners\' PROXY protocol opt-in', () => {
+    const r = relay({
+      auth: { secretRef: { name: 'users' }, senders: [{ user: 'billing-app', allowed: ['billing@example.com', '@invoices.example.com'] }, { user: 'alerts', allowed: ['@example.org'] }] },
+      limits: { maxConnectionsPerClient: 5, connectionRatePerMinute: 30, authFailuresPerMinute: 3, authFailureWindow: '1h30m' },
+      listeners: {
+        submission: { proxyProtocol: { trustedProxies: ['10.0.0.0/8', 'fd00:10::/64'] } },
+        relay: { enabled: true, allowedNetworks: ['10.0.0.0/8'], allowedSenderDomains: ['example.com'] },
+      },
+    });
+    const config = renderRelayConfig(r);
+    expect(config.limits).toMatchObject({ authFailuresPerMinute: 3, authFailureWindowMs: 5_400_000, maxConnectionsPerClient: 5, connectionRatePerMinute: 30 });
+    expect(config.policy.senderLogins).toEqual({ 'billing-app': ['billing@example.com', '@invoices.example.com'], alerts: ['@example.org'] });
+    expect(config.listeners).toEqual([
+      { name: 'submission', port: 8587, mode: 'starttls', proxyProtocol: { trustedProxies: ['10.0.0.0/8', 'fd00:10::/64'] } },
+      { name: 'submissions', port: 8465, mode: 'implicit' },
+      { name: 'relay', port: 2525, mode: 'starttls', allowedNetworks: ['10.0.0.0/8'], allowedSenderDomains: ['example.com'] },
+    ]);
+  });
+
+  test('relay.json passes the relay\'s own validation, with every new field set', () => {
+    const r = relay({
+      auth: { secretRef: { name: 'users' }, senders: [{ user: 'billing-app', allowed: ['billing@example.com'] }] },
+      policy: { allowedSenderDomains: ['example.com'] },
+      limits: { authFailureWindow: '10s' },
+      listeners: { submissions: { proxyProtocol: { trustedProxies: ['192.168.0.0/16'] } } },
+    });
+    const rendered = renderRelayConfig(r);
+    const validated = validateRelayConfig(JSON.parse(renderRelayConfigJson(r)));
+    expect(validated.listeners).toEqual(rendered.listeners);
+    expect(validated.limits).toMatchObject(rendered.limits);
+    expect(validated.policy.senderLogins).toEqual(rendered.policy.senderLogins);
+    expect(validated.spoolDir).toBe(MOUNTS.spool);
   });
 
   test('points at the mounted Secrets and carries the relay listener policy', () => {
@@ -175,25 +256,105 @@ describe('ConfigMap', () => {
   });
 });
 
+const withRelayListener = (spec: Partial<SmtpRelaySpec> = {}) =>
+  relay({ listeners: { relay: { enabled: true, allowedNetworks: ['10.0.0.0/8', 'fd00:10::/48'], allowedSenderDomains: ['example.com'] } }, ...spec });
+
 describe('Service', () => {
   test('exposes submission and submissions on the standard ports via named target ports', () => {
-    const svc = buildService(relay());
+    const svc = buildService(relay())!;
     expect(svc.spec!.type).toBe('ClusterIP');
     expect(svc.spec!.ports!.map((p) => [p.name, p.port, p.targetPort])).toEqual([['submission', 587, 'submission'], ['submissions', 465, 'submissions']]);
     expect(svc.spec!.selector).toEqual({ 'app.kubernetes.io/name': 'smtp-relay', 'app.kubernetes.io/instance': 'mail' });
     expect(svc.spec!.externalTrafficPolicy).toBeUndefined();
   });
 
-  test('takes type, annotations, traffic and IP family policy from spec.service, and the relay port when enabled', () => {
+  test('takes type, annotations, traffic and IP family policy from spec.service', () => {
     const svc = buildService(
-      relay({
-        service: { type: 'LoadBalancer', annotations: { 'lb.example/internal': 'true' }, externalTrafficPolicy: 'Local', ipFamilyPolicy: 'PreferDualStack' },
-        listeners: { relay: { allowedNetworks: ['10.0.0.0/8'], allowedSenderDomains: ['example.com'] } },
-      }),
-    );
+      relay({ service: { type: 'LoadBalancer', annotations: { 'lb.example/internal': 'true' }, externalTrafficPolicy: 'Local', ipFamilyPolicy: 'PreferDualStack' } }),
+    )!;
     expect(svc.spec).toMatchObject({ type: 'LoadBalancer', externalTrafficPolicy: 'Local', ipFamilyPolicy: 'PreferDualStack' });
     expect(svc.metadata.annotations).toEqual({ 'lb.example/internal': 'true' });
-    expect(svc.spec!.ports!.map((p) => p.name)).toEqual(['submission', 'submissions', 'relay']);
+  });
+
+  test.each(['ClusterIP', 'NodePort', 'LoadBalancer'] as const)('with service.type %s, the relay port is never on the main Service, only on a ClusterIP <name>-internal', (type) => {
+    const r = withRelayListener({ service: { type, annotations: { 'lb.example/scheme': 'internet-facing' }, ipFamilyPolicy: 'PreferDualStack', ...(type === 'ClusterIP' ? {} : { externalTrafficPolicy: 'Local' as const }) } });
+    const main = buildService(r)!;
+    expect(main.spec!.type).toBe(type);
+    expect(main.spec!.ports!.map((p) => [p.name, p.port])).toEqual([['submission', 587], ['submissions', 465]]);
+    const internal = buildRelayService(r)!;
+    expect(internal.metadata.name).toBe('mail-internal');
+    expect(internal.metadata.ownerReferences).toEqual(main.metadata.ownerReferences);
+    expect(internal.metadata.annotations).toBeUndefined(); // load-balancer annotations stay on the main Service
+    expect(internal.spec).toEqual({
+      type: 'ClusterIP',
+      selector: { 'app.kubernetes.io/name': 'smtp-relay', 'app.kubernetes.io/instance': 'mail' },
+      ports: [{ name: 'relay', port: 2525, targetPort: 'relay', protocol: 'TCP', appProtocol: 'smtp' }],
+      ipFamilyPolicy: 'PreferDualStack',
+    });
+  });
+
+  test('no relay listener, no internal Service; no public listener, no main Service', () => {
+    expect(buildRelayService(relay())).toBeUndefined();
+    expect(buildRelayService(withRelayListener({ listeners: { relay: { enabled: false, allowedNetworks: [], allowedSenderDomains: [] } } }))).toBeUndefined();
+    const relayOnly = relay({
+      listeners: { submission: { enabled: false }, submissions: { enabled: false }, relay: { enabled: true, port: 2600, allowedNetworks: ['10.0.0.0/8'], allowedSenderDomains: ['example.com'] } },
+    });
+    expect(buildService(relayOnly)).toBeUndefined();
+    expect(buildRelayService(relayOnly)!.spec!.ports!.map((p) => p.port)).toEqual([2600]);
+    expect(desiredChildren(relayOnly, ctx).filter((c) => c.kind === 'Service').map((c) => c.metadata.name)).toEqual(['mail-internal']);
+    // The local runtime annotates, and --probe-local-endpoints reads, the Service that exists.
+    expect(primaryServiceName(relayOnly)).toBe('mail-internal');
+    expect(primaryServiceName(withRelayListener())).toBe('mail');
+  });
+
+  test('the internal Service name fits a DNS-1035 label for the longest relay name the CRD admits', () => {
+    const longest = relay();
+    longest.metadata.name = `a${'b'.repeat(LIMITS.nameLength - 1)}`;
+    const name = names.relayService(longest);
+    expect(name.length).toBeLessThanOrEqual(63);
+    expect(name).toMatch(/^[a-z]([-a-z0-9]*[a-z0-9])?$/);
+  });
+});
+
+describe('NetworkPolicy', () => {
+  const np = (r = relay(), c = ctx) => buildNetworkPolicy(r, c);
+
+  test('selects the relay pods and restricts both directions', () => {
+    const p = np();
+    expect(p.apiVersion).toBe('networking.k8s.io/v1');
+    expect(p.metadata.name).toBe('mail');
+    expect(p.spec.podSelector).toEqual({ matchLabels: { 'app.kubernetes.io/name': 'smtp-relay', 'app.kubernetes.io/instance': 'mail' } });
+    expect(p.spec.policyTypes).toEqual(['Ingress', 'Egress']);
+  });
+
+  test('ingress: the public container ports from anywhere, metrics only from the monitoring namespace', () => {
+    expect(np().spec.ingress).toEqual([
+      { ports: [{ protocol: 'TCP', port: 8587 }, { protocol: 'TCP', port: 8465 }] },
+      { from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }], ports: [{ protocol: 'TCP', port: 9090 }] },
+    ]);
+    const custom = np(relay(), { ...ctx, monitoringNamespace: 'prometheus' }).spec.ingress.at(-1)!;
+    expect(custom.from).toEqual([{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'prometheus' } } }]);
+  });
+
+  test('ingress: the relay listener only from its allowedNetworks, as ipBlocks', () => {
+    const rules = np(withRelayListener({ listeners: { submissions: { enabled: false }, relay: { enabled: true, port: 2600, allowedNetworks: ['10.0.0.0/8', 'fd00:10::/48'], allowedSenderDomains: ['example.com'] } } })).spec.ingress;
+    expect(rules[0]).toEqual({ ports: [{ protocol: 'TCP', port: 8587 }] });
+    expect(rules[1]).toEqual({ from: [{ ipBlock: { cidr: '10.0.0.0/8' } }, { ipBlock: { cidr: 'fd00:10::/48' } }], ports: [{ protocol: 'TCP', port: 2600 }] });
+    // No rule leaves the relay port open to all.
+    expect(rules.filter((r) => !r.from).flatMap((r) => r.ports.map((p) => p.port))).not.toContain(2600);
+  });
+
+  test('ingress: a relay listener with no networks gets no rule (an empty from would mean everyone)', () => {
+    const rules = np(relay({ listeners: { relay: { enabled: true, allowedNetworks: [], allowedSenderDomains: ['example.com'] } } })).spec.ingress;
+    expect(rules.flatMap((r) => r.ports.map((p) => p.port))).not.toContain(2525);
+  });
+
+  test('egress: the upstream port and DNS over UDP and TCP, nothing else', () => {
+    expect(np(relay({ upstream: { host: 'smtp.example.net', port: 465, tls: 'implicit' } })).spec.egress).toEqual([
+      { ports: [{ protocol: 'TCP', port: 465 }] },
+      { ports: [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }] },
+    ]);
+    expect(np().spec.egress![0]).toEqual({ ports: [{ protocol: 'TCP', port: 587 }] });
   });
 });
 
@@ -239,6 +400,9 @@ test('parseDuration reads Go durations and rejects junk', () => {
   expect(parseDuration('1m')).toBe(60_000);
   expect(parseDuration('336h')).toBe(336 * 3_600_000);
   expect(parseDuration('1h30m')).toBe(5_400_000);
+  expect(parseDuration('1m30s500ms')).toBe(90_500);
+  expect(parseDuration('1500us')).toBe(1.5);
+  expect(parseDuration('2000000ns')).toBe(2);
   expect(parseDuration('5x')).toBeUndefined();
   expect(parseDuration('')).toBeUndefined();
 });

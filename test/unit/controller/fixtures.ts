@@ -11,6 +11,8 @@ export function relay(spec: Partial<SmtpRelaySpec> = {}, generation = 1): SmtpRe
       hostname: 'smtp.example.com',
       tls: { issuerRef: { name: 'test-ca', kind: 'ClusterIssuer' } },
       upstream: { host: 'upstream.example.net' },
+      // These unit tests are about the Deployment path; the Durable StatefulSet (the API default) has its own (queue-*.test.ts).
+      queue: { mode: 'PassThrough' },
       ...spec,
     },
   };

@@ -12,18 +12,33 @@ describe('operator flags', () => {
       leaderElectionNamespace: 'smtp-relay-system',
       leaderElectionId: 'smtp-relay-operator',
       concurrency: 4,
-      defaultRelayImage: 'smtp-relay-operator:0.1.0',
+      defaultRelayImage: 'ghcr.io/smtp-relay-operator/smtp-relay-operator:0.1.0',
       tlsProbe: true,
       probeConcurrency: 10,
       probeLocalEndpoints: false,
       resyncMs: 600_000,
+      drainTimeoutMs: 600_000,
       bindAddress: '0.0.0.0',
+      allowedRelayImages: [],
+      allowedClusterIssuers: ['*'],
+      allowedUpstreamHosts: ['*'],
+      monitoringNamespace: 'monitoring',
     });
+  });
+
+  test('--drain-timeout bounds how long a Durable replica may deliver its queue before removal', () => {
+    expect(parse(['--drain-timeout', '90s']).drainTimeoutMs).toBe(90_000);
+    expect(() => parse(['--drain-timeout=soon'])).toThrow(/--drain-timeout must be a duration/);
+  });
+
+  test('--monitoring-namespace names the namespace the relays\' NetworkPolicy lets scrape metrics', () => {
+    expect(parse(['--monitoring-namespace', 'prometheus']).monitoringNamespace).toBe('prometheus');
+    expect(() => parse(['--monitoring-namespace=Not_A_Namespace'])).toThrow(/--monitoring-namespace must be a namespace name/);
   });
 
   test('reads every option in both --flag=value and --flag value forms', () => {
     const o = parse(['--kubeconfig', '/k', '--namespace=team-a', '--metrics-port=0', '--health-port', '9000', '--leader-elect=false', '--leader-election-namespace', 'ops', '--concurrency=8', '--default-relay-image', 'r/relay:2', '--tls-probe=off', '--resync=30s']);
-    expect(o).toMatchObject({ kubeconfig: '/k', namespace: 'team-a', metricsPort: 0, healthPort: 9000, leaderElect: false, leaderElectionNamespace: 'ops', concurrency: 8, defaultRelayImage: 'r/relay:2', tlsProbe: false, resyncMs: 30_000 });
+    expect(o).toMatchObject({ kubeconfig: '/k', namespaces: ['team-a'], metricsPort: 0, healthPort: 9000, leaderElect: false, leaderElectionNamespace: 'ops', concurrency: 8, defaultRelayImage: 'r/relay:2', tlsProbe: false, resyncMs: 30_000 });
     expect(parse(['--leader-elect']).leaderElect).toBe(true);
     expect(parse(['--tls-probe', 'off']).tlsProbe).toBe(false);
   });

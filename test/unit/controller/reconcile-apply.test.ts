@@ -59,7 +59,7 @@ describe('reconciler child writes', () => {
   test('the first reconcile applies every child; an unchanged world applies none', async () => {
     const w = world();
     await w.reconcile();
-    expect(w.applies.sort()).toEqual(['Certificate/mail', 'ConfigMap/mail-config', 'Deployment/mail', 'Service/mail'].sort());
+    expect(w.applies.sort()).toEqual(['Certificate/mail', 'ConfigMap/mail-config', 'Deployment/mail', 'NetworkPolicy/mail', 'Service/mail'].sort());
     w.applies.length = 0;
     await w.reconcile();
     await w.reconcile();
@@ -84,7 +84,7 @@ describe('reconciler child writes', () => {
     w.restart();
     w.applies.length = 0;
     await w.reconcile();
-    expect(w.applies).toHaveLength(4);
+    expect(w.applies).toHaveLength(5);
     w.applies.length = 0;
     await w.reconcile();
     expect(w.applies).toEqual([]);
@@ -95,8 +95,8 @@ describe('reconciler child writes', () => {
     const w = world({ applyGate: new Promise<void>((r) => (open = r)) });
     const done = w.reconcile();
     // Every apply has started while none has finished.
-    for (let i = 0; i < 50 && w.applies.length < 4; i++) await Promise.resolve();
-    expect(w.applies).toHaveLength(4);
+    for (let i = 0; i < 50 && w.applies.length < 5; i++) await Promise.resolve();
+    expect(w.applies).toHaveLength(5);
     open();
     await done;
   });
@@ -110,7 +110,7 @@ describe('reconciler child writes', () => {
     (failing.store.get('Deployment/mail')!.spec as { replicas: number }).replicas = 7;
     // A restarted operator: it applies what came before the Deployment, then holds the Deployment.
     await failing.reconcile();
-    expect(failing.applies.sort()).toEqual(['Certificate/mail', 'ConfigMap/mail-config', 'Service/mail']);
+    expect(failing.applies.sort()).toEqual(['Certificate/mail', 'ConfigMap/mail-config', 'NetworkPolicy/mail', 'Service/mail']);
   });
 
   test('events are recorded without the reconcile waiting for them', async () => {

@@ -93,7 +93,8 @@ describe('targets', () => {
       targets: [
         { name: 'submission', host: 'mail.team-a.svc', port: 587, servicePort: 587, mode: 'starttls' },
         { name: 'submissions', host: 'mail.team-a.svc', port: 465, servicePort: 465, mode: 'implicit' },
-        { name: 'relay', host: 'mail.team-a.svc', port: 2525, servicePort: 2525, mode: 'starttls' },
+        // The relay listener is only on its own ClusterIP Service.
+        { name: 'relay', host: 'mail-internal.team-a.svc', port: 2525, servicePort: 2525, mode: 'starttls' },
       ],
     });
   });

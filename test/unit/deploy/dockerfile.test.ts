@@ -35,6 +35,15 @@ describe('Dockerfile', () => {
     expect(prod.instructions.some((i) => i.keyword === 'RUN' && /npm ci .*--omit=dev/.test(i.args))).toBe(true);
   });
 
+  test('supply chain: every base image pinned by digest (kept as a build ARG with the tag), no install scripts anywhere', () => {
+    const stages = parseDockerfile(dockerfile);
+    for (const s of stages) expect(s.base).toMatch(/^[a-z0-9./-]+:[\w.-]+@sha256:[0-9a-f]{64}$/);
+    for (const arg of ['NODE_BUILD_IMAGE', 'NODE_RUNTIME_IMAGE']) expect(dockerfile).toMatch(new RegExp(`^ARG ${arg}=\\S+@sha256:[0-9a-f]{64}$`, 'm'));
+    const installs = stages.flatMap((s) => s.instructions).filter((i) => i.keyword === 'RUN' && /\bnpm (ci|install|i)\b/.test(i.args));
+    expect(installs.length).toBeGreaterThanOrEqual(2);
+    for (const i of installs) expect(i.args).toContain('--ignore-scripts');
+  });
+
   test('carries OCI image labels', () => {
     const runtime = parseDockerfile(dockerfile).at(-1)!;
     const labels = runtime.instructions.filter((i) => i.keyword === 'LABEL').map((i) => i.args).join(' ');
@@ -46,10 +55,13 @@ describe('Dockerfile', () => {
     ['root user', (d) => d.replace('USER 65532:65532', 'USER 0'), /root/],
     ['named user', (d) => d.replace('USER 65532:65532', 'USER node'), /not numeric/],
     ['shell-form entrypoint', (d) => d.replace(/ENTRYPOINT \[.*\]/, 'ENTRYPOINT node dist/cli.js'), /exec form/],
-    ['Node 22 runtime', (d) => d.replace('nodejs24-debian12:nonroot', 'nodejs22-debian12:nonroot'), /Node 24/],
+    ['Node 22 runtime', (d) => d.replace('ARG NODE_RUNTIME_IMAGE=gcr.io/distroless/nodejs24-', 'ARG NODE_RUNTIME_IMAGE=gcr.io/distroless/nodejs22-'), /Node 24/],
     ['dev dependencies in the runtime', (d) => d.replace('RUN npm ci --omit=dev', 'RUN npm ci'), /dev dependencies/],
     ['node_modules from the build stage', (d) => d.replace('COPY --from=prod-deps /app/node_modules', 'COPY --from=build /src/node_modules'), /dev dependencies/],
     ['whole build context copied', (d) => d.replace('COPY package.json ./\nUSER', 'COPY . ./\nUSER'), /build context/],
+    ['a runtime base by tag only', (d) => d.replace(/(ARG NODE_RUNTIME_IMAGE=\S+?)@sha256:[0-9a-f]{64}/, '$1'), /not pinned by digest/],
+    ['a build base by tag only', (d) => d.replace(/(ARG NODE_BUILD_IMAGE=\S+?)@sha256:[0-9a-f]{64}/, '$1'), /not pinned by digest/],
+    ['install scripts in the build stage', (d) => d.replace('RUN npm ci --ignore-scripts --no-audit', 'RUN npm ci --no-audit'), /runs install scripts/],
   ];
   test.each(mutations)('rejects a Dockerfile with %s', (_name, mutate, problem) => {
     const mutated = mutate(dockerfile);

@@ -92,6 +92,18 @@ export function auditDockerfile(text: string): string[] {
     }
   }
 
+  // Supply chain: a base is pulled by digest (a re-pushed tag cannot change it), and
+  // no dependency's install script runs in any stage.
+  for (const s of stages) {
+    if (stages.some((other) => other.name === s.base)) continue; // FROM an earlier stage
+    if (!/@sha256:[0-9a-f]{64}$/.test(s.base)) problems.push(`stage ${s.name ?? '?'} base is not pinned by digest: ${s.base}`);
+  }
+  for (const s of stages) {
+    for (const i of s.instructions.filter((x) => x.keyword === 'RUN' && /\bnpm (ci|install|i)\b/.test(x.args))) {
+      if (!/--ignore-scripts\b/.test(i.args)) problems.push(`stage ${s.name ?? '?'} runs install scripts: ${i.args}`);
+    }
+  }
+
   if (runtime.instructions.some((i) => i.keyword === 'RUN')) problems.push('runtime stage runs commands (it should only copy)');
   for (const copy of runtime.instructions.filter((i) => i.keyword === 'COPY' || i.keyword === 'ADD')) {
     const from = /--from=(\S+)/.exec(copy.args)?.[1];

@@ -63,9 +63,9 @@ describe('TokenBuckets', () => {
 });
 
 describe('FailureWindow', () => {
-  test('blocks after the limit within a minute, forgets after it', () => {
+  test('blocks after the limit within the window, forgets after it', () => {
     let now = 0;
-    const w = new FailureWindow(3, () => now);
+    const w = new FailureWindow(3, 60_000, () => now);
     for (let i = 0; i < 3; i++) {
       expect(w.blocked('1.2.3.4')).toBe(false);
       w.record('1.2.3.4');
@@ -74,5 +74,54 @@ describe('FailureWindow', () => {
     expect(w.blocked('5.6.7.8')).toBe(false);
     now += 60_001;
     expect(w.blocked('1.2.3.4')).toBe(false);
+    expect(w.size).toBe(0);
+  });
+
+  test('the window length is configurable', () => {
+    let now = 0;
+    const w = new FailureWindow(1, 5_000, () => now);
+    w.record('k');
+    now += 4_999;
+    expect(w.blocked('k')).toBe(true);
+    now += 2;
+    expect(w.blocked('k')).toBe(false);
+  });
+
+  test('an attempt in flight counts: begun attempts block before any has failed', () => {
+    const w = new FailureWindow(2, 60_000, () => 0);
+    w.begin('k');
+    w.begin('k');
+    expect(w.blocked('k')).toBe(true);
+    w.end('k', false); // a success frees its slot
+    expect(w.used('k')).toBe(1);
+    w.end('k', true); // a failure keeps it for the window
+    expect(w.used('k')).toBe(1);
+    expect(w.blocked('k')).toBe(false);
+  });
+
+  test('the key count is bounded: expired keys are pruned, then the least recently used go', () => {
+    let now = 0;
+    const w = new FailureWindow(5, 1_000, () => now, 3);
+    w.record('a');
+    w.record('b');
+    w.record('c');
+    now += 1_001; // a, b, c expire
+    w.record('d');
+    expect(w.size).toBe(1);
+    w.record('e');
+    w.record('f');
+    w.record('g'); // full of live keys: d, the oldest, goes
+    expect(w.size).toBe(3);
+    expect(w.used('d')).toBe(0);
+    expect(w.used('g')).toBe(1);
+  });
+
+  test('a key with an attempt in flight is never dropped to make room', () => {
+    const w = new FailureWindow(5, 1_000, () => 0, 2);
+    w.begin('inflight');
+    w.record('x');
+    w.record('y'); // x goes, not inflight
+    expect(w.used('inflight')).toBe(1);
+    expect(w.used('x')).toBe(0);
   });
 });

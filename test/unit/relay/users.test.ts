@@ -1,6 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
 import bcrypt from 'bcryptjs';
-import { UserStore } from '../../../src/relay/users.js';
+import { BcryptPool, BcryptPoolBusy } from '../../../src/relay/bcrypt-pool.js';
+import { dummyBcryptHash, UserStore } from '../../../src/relay/users.js';
 
 function snap(files: Record<string, string>) {
   return { files: new Map(Object.entries(files).map(([k, v]) => [k, Buffer.from(v)])), hash: 'x' };
@@ -22,5 +23,71 @@ describe('UserStore', () => {
   test('bad names and empty values are skipped, not users', () => {
     expect(store.size).toBe(2);
     expect(store.skipped.sort()).toEqual(['bad name', 'empty']);
+  });
+});
+
+describe('UserStore: hashes and warnings', () => {
+  test('plaintext users are listed by name, to warn about; bcrypt users are not', () => {
+    const s = UserStore.fromSnapshot(snap({ zed: 'plain', alice: 'pw', bob: bcrypt.hashSync('x', 4) }));
+    expect(s.plaintextUsers).toEqual(['alice', 'zed']);
+  });
+
+  test('the unknown-user dummy hash takes the highest cost among the real hashes', async () => {
+    const s = UserStore.fromSnapshot(snap({ a: bcrypt.hashSync('x', 4), b: bcrypt.hashSync('y', 6), c: 'plain' }));
+    expect(s.bcryptCost).toBe(6);
+    const seen: string[] = [];
+    const spy = UserStore.fromSnapshot(snap({ a: bcrypt.hashSync('x', 4), b: bcrypt.hashSync('y', 6) }), async (_p, h) => {
+      seen.push(h);
+      return false;
+    });
+    expect(await spy.verify('nobody', 'guess')).toBe(false);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toMatch(/^\$2b\$06\$[./A-Za-z0-9]{53}$/);
+    expect(UserStore.fromSnapshot(snap({ p: 'plain' })).bcryptCost).toBe(0);
+  });
+
+  test('a built dummy hash is a valid bcrypt hash of its cost that matches nothing', async () => {
+    const h = dummyBcryptHash(5);
+    expect(bcrypt.getRounds(h)).toBe(5);
+    expect(await bcrypt.compare('', h)).toBe(false);
+    expect(await bcrypt.compare('password', h)).toBe(false);
+  });
+
+  test('bcrypt verification goes through the injected compare (the worker pool in the relay)', async () => {
+    const pool = new BcryptPool({ size: 1 });
+    try {
+      const s = UserStore.fromSnapshot(snap({ bob: bcrypt.hashSync('s3cret', 4) }), pool.compare);
+      expect(await s.verify('bob', 's3cret')).toBe(true);
+      expect(await s.verify('bob', 'wrong')).toBe(false);
+      expect(await s.verify('nobody', 'wrong')).toBe(false);
+      expect(pool.completed).toBe(3); // the unknown user paid a bcrypt verification too
+    } finally {
+      await pool.close();
+    }
+  });
+});
+
+describe('BcryptPool', () => {
+  test('runs verifications in worker threads and refuses when its queue is full', async () => {
+    const pool = new BcryptPool({ size: 1, maxQueue: 2 });
+    const hash = bcrypt.hashSync('pw', 8);
+    try {
+      const jobs = [pool.compare('pw', hash), pool.compare('no', hash), pool.compare('pw', hash)];
+      // One running, two waiting: the fourth is refused at once.
+      await expect(pool.compare('pw', hash)).rejects.toBeInstanceOf(BcryptPoolBusy);
+      expect(await Promise.all(jobs)).toEqual([true, false, true]);
+      expect(pool.completed).toBe(3);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test('a malformed hash is false, not a crash', async () => {
+    const pool = new BcryptPool({ size: 1 });
+    try {
+      expect(await pool.compare('pw', '$2b$99$notahash')).toBe(false);
+    } finally {
+      await pool.close();
+    }
   });
 });

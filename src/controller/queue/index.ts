@@ -1,0 +1,5 @@
+export * from './delivering.js';
+export * from './drain.js';
+export * from './poller.js';
+export * from './targets.js';
+export * from './events.js';

@@ -1,0 +1,70 @@
+// Operator-level allow-lists: what an SmtpRelay author may ask the operator to do
+// with the operator's own rights (run an image, use a ClusterIssuer, send the
+// named credentials to an upstream host). Pure: flags in, Problems out.
+import type { SmtpRelay } from '../api/types.js';
+import { Reason } from './reasons.js';
+import type { Problem } from './status.js';
+
+export interface TenancyPolicy {
+  /** --default-relay-image: always allowed (it is what an empty spec.image means). */
+  defaultImage: string;
+  /** --allowed-relay-images: exact references, or prefixes ending in `*`. */
+  allowedRelayImages: string[];
+  /** --allowed-cluster-issuers: names, or `*` for any. */
+  allowedClusterIssuers: string[];
+  /** --allowed-upstream-hosts: host names, `*.suffix` for any host under suffix, or `*` for any. */
+  allowedUpstreamHosts: string[];
+}
+
+/** Exact match, or a prefix match when the pattern ends in `*` (the only wildcard: a `*` inside would let `reg.io*` match `reg.io.evil.example`). */
+export function imageAllowed(image: string, patterns: readonly string[]): boolean {
+  return patterns.some((p) => (p.endsWith('*') ? image.startsWith(p.slice(0, -1)) : image === p));
+}
+
+function normalizeHost(host: string): string {
+  return host.trim().toLowerCase().replace(/\.$/, '');
+}
+
+/** `*` any host; `*.example.com` any host below example.com (not example.com itself); otherwise exact, case-insensitive. */
+export function hostAllowed(host: string, patterns: readonly string[]): boolean {
+  const h = normalizeHost(host);
+  return patterns.some((raw) => {
+    const p = normalizeHost(raw);
+    if (p === '*') return true;
+    if (p.startsWith('*.')) return h.endsWith(p.slice(1));
+    return h === p;
+  });
+}
+
+export function nameAllowed(name: string, patterns: readonly string[]): boolean {
+  return patterns.some((p) => p === '*' || p === name);
+}
+
+/** The allow-list violations of one relay; each is Stalled with a reason of its own. */
+export function checkTenancy(relay: SmtpRelay, policy: TenancyPolicy): Problem[] {
+  const { spec } = relay;
+  const problems: Problem[] = [];
+  const image = spec.image?.trim();
+  if (image && image !== policy.defaultImage && !imageAllowed(image, policy.allowedRelayImages)) {
+    problems.push({
+      reason: Reason.ImageNotAllowed,
+      message: `spec.image ${image} is not allowed by the operator. Remove spec.image to use the default relay image, or ask the cluster admin to add it to the operator's --allowed-relay-images.`,
+    });
+  }
+  const issuer = spec.tls?.issuerRef;
+  if (issuer?.kind === 'ClusterIssuer' && !nameAllowed(issuer.name, policy.allowedClusterIssuers)) {
+    problems.push({
+      reason: Reason.IssuerNotAllowed,
+      message: `ClusterIssuer ${issuer.name} is not allowed by the operator. Use an Issuer in this namespace, or ask the cluster admin to add it to the operator's --allowed-cluster-issuers.`,
+      certificate: true,
+    });
+  }
+  const host = spec.upstream?.host;
+  if (host && !hostAllowed(host, policy.allowedUpstreamHosts)) {
+    problems.push({
+      reason: Reason.UpstreamHostNotAllowed,
+      message: `spec.upstream.host ${host} is not allowed by the operator (the relay would send it the credentials Secret). Use an allowed smarthost, or ask the cluster admin to add it to the operator's --allowed-upstream-hosts.`,
+    });
+  }
+  return problems;
+}
