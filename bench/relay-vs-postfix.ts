@@ -6,14 +6,18 @@
 // latency (connect to the 250 after DATA), CPU seconds per 1,000 messages, TLS session
 // resumption on/off, and the full-handshake ceiling of this CPU (openssl s_time).
 //
-// Run: npm run build && node --import tsx bench/relay-vs-postfix.ts [--quick|--full] [--runs=N]
+// Section queue: the same against our relay in durable mode (issue 12: 250 only after fsync),
+// which is the like-for-like comparison since Postfix also queues; plus the fsync cost from the
+// relay's own histogram, acceptance with the upstream hung, and the catch-up afterwards.
+//
+// Run: npm run build && node --import tsx bench/relay-vs-postfix.ts [--quick|--full] [--runs=N] [--only=relay,queue]
 import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { benchArgs, check, emit, log, sleep, type Row } from './lib/result.js';
 import { runLoad, type LoadResult } from './lib/smtp-client.js';
-import { createPki, RELAY_HOST, startOurRelay, startPostfix, startSink, SUBMIT_PASS, SUBMIT_USER, type Pki, type Sink } from './lib/smtp-fixtures.js';
+import { createPki, RELAY_HOST, startOurRelay, startPostfix, startSink, SUBMIT_PASS, SUBMIT_USER, type Pki, type Relay, type Sink } from './lib/smtp-fixtures.js';
 import { median, pairedRatio, percentile, round } from './lib/stats.js';
 
 const run = promisify(execFile);
@@ -30,9 +34,19 @@ interface SideResult {
 }
 
 
-async function measure(kind: 'ours' | 'postfix', pki: Pki, sink: Sink, c: number, resume: boolean): Promise<SideResult> {
-  const target =
-    kind === 'postfix' ? await startPostfix(pki, sink.port, c) : await startOurRelay(pki, sink.port, c, 'relay');
+type Side = 'ours' | 'durable' | 'postfix';
+
+function queueDir(): string {
+  return fs.mkdtempSync(path.join(pki.root, 'queue-'));
+}
+
+async function startSide(kind: Side, sinkPort: number, c: number) {
+  if (kind === 'postfix') return startPostfix(pki, sinkPort, c);
+  return startOurRelay(pki, sinkPort, c, kind === 'durable' ? 'durable-relay' : 'relay', kind === 'durable' ? { queueDir: queueDir() } : {});
+}
+
+async function measure(kind: Side, pki: Pki, sink: Sink, c: number, resume: boolean, onRelay?: (r: Relay) => Promise<void>): Promise<SideResult> {
+  const target = await startSide(kind, sink.port, c);
   try {
     const port = 'submissionPort' in target ? target.submissionPort : target.port;
     const base = { host: '127.0.0.1', port, mode: 'starttls' as const, ca: pki.ca.caCert, servername: RELAY_HOST, user: SUBMIT_USER, pass: SUBMIT_PASS, from: 'app@example.com', to: 'rcpt@dest.example' };
@@ -56,6 +70,7 @@ async function measure(kind: 'ours' | 'postfix', pki: Pki, sink: Sink, c: number
     if (load.failed > 0) log(`${kind} C=${c}: ${load.failed} failed, e.g. ${load.errors[0]}`);
     const r = { load, e2eRate: delivered / e2eS, cpuPer1000: (cpu / Math.max(1, load.ok)) * 1000 };
     log(`${kind} C=${c} resume=${resume}: ${r.e2eRate.toFixed(1)} msgs/s end to end, p50 ${median(load.latenciesMs).toFixed(1)} ms, ${load.resumed}/${load.ok} resumed, CPU ${r.cpuPer1000.toFixed(2)} s/1000`);
+    if (onRelay && 'metricsPort' in target) await onRelay(target);
     return r;
   } finally {
     await target.stop();
@@ -114,7 +129,25 @@ const notes: string[] = [
   'End to end = accepted messages / time until the sink has them all. Latency is what the client sees: Postfix answers 250 once the message is in its queue, our relay once the upstream accepted it.',
   'CPU: utime+stime from /proc of the relay process; for Postfix the master, its live daemons and its reaped daemons (cutime+cstime).',
 ];
+const queueNotes = [
+  'Our relay in durable mode (relay.json `queue`, Postfix retry defaults): 250 once the message file is fsynced, renamed and its directory fsynced; delivery workers then hand it to the same sink. Postfix: as in the relay section (its 250 also follows its own queue file fsync).',
+  'Upstream hung: the sink process is stopped with SIGSTOP (connections open, no greeting), so only acceptance is measured; catch-up: SIGCONT, then the time until the sink holds every accepted message.',
+  'fsync figures are the relay\'s own smtp_relay_queue_fsync_duration_seconds histogram means over the C=10 run (file = message file, dir = the directory fsync shared by concurrent commits).',
+];
+const sections = args.only.length > 0 ? args.only : ['relay', 'queue'];
+const queueRows: Row[] = [];
 try {
+  if (sections.includes('queue')) await queueSection();
+  if (sections.includes('relay')) await relaySection();
+} finally {
+  sink.stop();
+  fs.rmSync(pki.root, { recursive: true, force: true });
+}
+if (sections.includes('relay')) emit({ section: 'relay', title: 'Relay throughput against Postfix', rows, notes });
+if (sections.includes('queue')) emit({ section: 'queue', title: 'Durable queue against Postfix (both queue before 250)', rows: queueRows, notes: queueNotes });
+process.exit(0);
+
+async function relaySection(): Promise<void> {
   for (const c of CONNECTIONS) {
     const ours: SideResult[] = [];
     const theirs: SideResult[] = [];
@@ -144,9 +177,69 @@ try {
   } finally {
     await relay.stop();
   }
-} finally {
-  sink.stop();
-  fs.rmSync(pki.root, { recursive: true, force: true });
 }
-emit({ section: 'relay', title: 'Relay throughput against Postfix', rows, notes });
-process.exit(0);
+
+/** Mean of a Prometheus histogram (sum / count) from the relay's /metrics, by label filter. */
+async function histogramMean(metricsPort: number, name: string, label: string): Promise<{ mean: number; count: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  const pick = (suffix: string) => Number(new RegExp(`^${name}_${suffix}\\{[^}]*${label}[^}]*\\} ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? NaN);
+  const sum = pick('sum');
+  const count = pick('count');
+  return { mean: sum / count, count };
+}
+
+
+async function queueSection(): Promise<void> {
+  for (const c of CONNECTIONS) {
+    const ours: SideResult[] = [];
+    const theirs: SideResult[] = [];
+    for (let r = 0; r < runs; r++) {
+      const order: Side[] = r % 2 === 0 ? ['durable', 'postfix'] : ['postfix', 'durable'];
+      for (const side of order) {
+        const onRelay = c === 10 && r === 0 ? async (relay: Relay) => {
+          const file = await histogramMean(relay.metricsPort, 'smtp_relay_queue_fsync_duration_seconds', 'what="file"');
+          const dir = await histogramMean(relay.metricsPort, 'smtp_relay_queue_fsync_duration_seconds', 'what="dir"');
+          queueRows.push({ metric: 'fsync per message file (mean, C=10)', value: round(file.mean * 1000), unit: 'ms', note: `${file.count} fsyncs` });
+          queueRows.push({ metric: 'fsync of the queue directory (mean, C=10)', value: round(dir.mean * 1000), unit: 'ms', note: `${dir.count} fsyncs for ${file.count} messages (shared by concurrent commits)` });
+        } : undefined;
+        (side === 'durable' ? ours : theirs).push(await measure(side, pki, sink, c, false, onRelay));
+      }
+    }
+    const ratio = pairedRatio(ours.map((x) => x.e2eRate), theirs.map((x) => x.e2eRate));
+    const p99 = (s: SideResult[]) => round(median(s.map((x) => percentile(x.load.latenciesMs, 99))));
+    const p50 = (s: SideResult[]) => round(median(s.map((x) => percentile(x.load.latenciesMs, 50))));
+    queueRows.push({ metric: `C=${c}: durable msgs/s end to end`, value: round(median(ours.map((x) => x.e2eRate))), note: `p50 ${p50(ours)} ms, p99 ${p99(ours)} ms acceptance` });
+    queueRows.push({ metric: `C=${c}: Postfix msgs/s end to end`, value: round(median(theirs.map((x) => x.e2eRate))), note: `p50 ${p50(theirs)} ms, p99 ${p99(theirs)} ms acceptance` });
+    queueRows.push({ metric: `C=${c}: durable / Postfix`, value: round(ratio), target: '≥ 1.0', ok: check(ratio, '>=', 1.0) });
+    queueRows.push({ metric: `C=${c}: p99 acceptance, durable vs Postfix`, value: `${p99(ours)} / ${p99(theirs)} ms`, target: 'lower', ok: p99(ours) < p99(theirs) });
+  }
+  await outageAndCatchUp(10);
+}
+
+/** Acceptance while the upstream hangs, then how fast the queue drains once it answers again. */
+async function outageAndCatchUp(c: number): Promise<void> {
+  const relay = await startOurRelay(pki, sink.port, c, 'outage-relay', { queueDir: queueDir() });
+  const base = { host: '127.0.0.1', port: relay.submissionPort, mode: 'starttls' as const, ca: pki.ca.caCert, servername: RELAY_HOST, user: SUBMIT_USER, pass: SUBMIT_PASS, from: 'app@example.com', to: 'rcpt@dest.example' };
+  try {
+    const before = await waitStable(sink);
+    process.kill(sink.pid, 'SIGSTOP');
+    let load: LoadResult;
+    try {
+      load = await runLoad(base, { connections: c, seconds, bytes: BYTES, resume: false });
+    } finally {
+      process.kill(sink.pid, 'SIGCONT');
+    }
+    const t0 = performance.now();
+    const until = t0 + 300_000;
+    let delivered = 0;
+    while (delivered < load.ok && performance.now() < until) {
+      await sleep(50);
+      delivered = (await sink.count()) - before;
+    }
+    const catchUpS = (performance.now() - t0) / 1000;
+    queueRows.push({ metric: `C=${c}: acceptance with the upstream hung`, value: round(load.ok / seconds), unit: 'msgs/s', note: `${load.ok} accepted, ${load.failed} failed, p99 ${round(percentile(load.latenciesMs, 99))} ms` });
+    queueRows.push({ metric: `catch-up after the upstream answers again`, value: round(delivered / catchUpS), unit: 'msgs/s', note: `${delivered} of ${load.ok} delivered in ${round(catchUpS)} s (includes the relay noticing: its retry timer is reset by the first attempt that gets through)` });
+  } finally {
+    await relay.stop();
+  }
+}

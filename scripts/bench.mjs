@@ -16,6 +16,7 @@ const SECTIONS = {
   quiet: 'operator',
   memory: 'operator',
   relay: 'relay-vs-postfix',
+  queue: 'relay-vs-postfix',
   rotation: 'rotation',
   probe: 'probe-cost',
 };

@@ -257,7 +257,9 @@ async function runLocal(passthrough) {
     const target = await h.targetFromKubeconfig(kubeconfig);
 
     const operatorLog = path.join(workDir, 'operator.log');
-    const operatorArgs = ['operator', '--kubeconfig', kubeconfig, '--leader-elect=false', '--probe-local-endpoints', '--metrics-port', '0', '--health-port', '0', '--bind-address', '127.0.0.1'];
+    // --mail-auth-check=off: the sample's sender domains are not real, and local mode talks to
+    // nothing beyond loopback (no lookups through the machine's resolver).
+    const operatorArgs = ['operator', '--kubeconfig', kubeconfig, '--leader-elect=false', '--probe-local-endpoints', '--mail-auth-check=off', '--metrics-port', '0', '--health-port', '0', '--bind-address', '127.0.0.1'];
     const operator = h.ManagedProcess.start({ name: 'operator', command: process.execPath, args: [cliPath, ...operatorArgs], logPath: operatorLog });
     cleanup.push(() => operator.stop(10_000));
     say(`operator started (pid ${operator.pid}; log ${operatorLog})`);

@@ -226,7 +226,7 @@ export interface OperatorProcess {
 
 /** `node dist/cli.js operator` as its ServiceAccount, all namespaces, no leader election, no TLS probing; resolves when its workers run. */
 export async function startOperatorProcess(kubeconfig: string, extraNodeArgs: string[] = (process.env.BENCH_OPERATOR_NODE_ARGS ?? '').split(' ').filter(Boolean)): Promise<OperatorProcess> {
-  const args = [...extraNodeArgs, cliPath, 'operator', '--kubeconfig', kubeconfig, '--leader-elect=false', '--tls-probe=off', '--metrics-port=0', '--health-port=0', '--bind-address=127.0.0.1'];
+  const args = [...extraNodeArgs, cliPath, 'operator', '--kubeconfig', kubeconfig, '--leader-elect=false', '--tls-probe=off', '--mail-auth-check=off', '--metrics-port=0', '--health-port=0', '--bind-address=127.0.0.1'];
   const child = spawn(nodeBin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: process.env.BENCH_OPERATOR_LOG_LEVEL ?? 'info' } });
   let tail = '';
   let started = false;

@@ -72,6 +72,7 @@ export async function startSink(pki: Pki): Promise<Sink> {
 export interface Relay {
   proc: RelayProcess;
   pid: number;
+  metricsPort: number;
   submissionPort: number;
   submissionsPort: number;
   tlsDir: string;
@@ -80,7 +81,12 @@ export interface Relay {
 }
 
 /** Our relay as a real process; plaintext password files (as Postfix's sasldb) so AUTH costs the same. */
-export async function startOurRelay(pki: Pki, sinkPort: number, poolSize: number, name = 'relay'): Promise<Relay> {
+export interface OurRelayOptions {
+  /** Durable mode: the queue directory (relay.json `queue`); absent = pass-through. */
+  queueDir?: string;
+}
+
+export async function startOurRelay(pki: Pki, sinkPort: number, poolSize: number, name = 'relay', opts: OurRelayOptions = {}): Promise<Relay> {
   const root = path.join(pki.root, `${name}-${Date.now()}`);
   const dirs = { tls: path.join(root, 'tls'), users: path.join(root, 'users'), creds: path.join(root, 'creds'), upstreamCa: path.join(root, 'upstream-ca') };
   writeAtomicDir(dirs.tls, { 'tls.crt': pki.relayLeaf.cert, 'tls.key': pki.relayLeaf.key });
@@ -101,6 +107,8 @@ export async function startOurRelay(pki: Pki, sinkPort: number, poolSize: number
     limits: { maxConnections: 500, socketTimeoutMs: 60_000, closeTimeoutMs: 5000, authFailuresPerMinute: 5, maxConnectionsPerClient: 1000, connectionRatePerMinute: 1_000_000, upstreamPerUserConcurrency: poolSize },
     metricsPort: 0,
   };
+  // Postfix's defaults for the retry schedule; a short max age is not what we measure.
+  if (opts.queueDir) config.queue = { dir: opts.queueDir, maxAgeMs: 5 * 24 * 3600_000, minBackoffMs: 300_000, maxBackoffMs: 4_000_000 };
   const configPath = path.join(root, 'relay.json');
   fs.writeFileSync(configPath, JSON.stringify(config, null, 2));
   const proc = await startRelayProcess({ configPath } as RelayFixture);
@@ -110,6 +118,7 @@ export async function startOurRelay(pki: Pki, sinkPort: number, poolSize: number
   return {
     proc,
     pid,
+    metricsPort: proc.metricsPort,
     submissionPort: proc.ports.submission,
     submissionsPort: proc.ports.submissions,
     tlsDir: dirs.tls,

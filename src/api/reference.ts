@@ -18,11 +18,23 @@ const DECISIONS = [
   `\`metadata.name\` is a DNS-1035 label of at most ${LIMITS.nameLength} characters, because the operator derives Service and other child names from it.`,
   'Durations use Go syntax (`90m`, `2160h`); days are not a unit. `tls.duration` is at least 1h and `tls.renewBefore` at least 5m, matching cert-manager, so its refusals surface at admission.',
   '`listeners.relay.allowedNetworks` and `allowedSenderDomains` default to `[]` when `listeners.relay` is given, so stored objects always carry both lists.',
+  '`spec.upstream` is shorthand for `spec.upstreams: [{name: default, ...}]` with one catch-all route: its `host`, `port`, `tls`, `caSecretRef`, `servername` and ' +
+    '`allowInsecurePlaintext` mean the same, and `credentialsSecretRef` is `passwordSecretRef`. Existing manifests apply unchanged, and so do their pods: with the default key names ' +
+    'the Secret is mounted whole, as before. Set exactly one of `spec.upstream` and `spec.upstreams`; `spec.routes` only with `spec.upstreams`.',
+  '`spec.routes` are tried in order and the first that matches carries the message; a route with neither `senderDomains` nor `users` is a catch-all and only the last route may be one. ' +
+    'A message no route matches is refused at `MAIL FROM` with 550 5.7.1. Without `spec.routes`, one catch-all takes every upstream in list order. ' +
+    'A connection error, timeout or 4xx moves a message on to the route\'s next upstream.',
+  'Secret references share one shape, `…SecretRef: {name, …Key}`: every key has a default (the name the relay has always read), so Secrets written by External Secrets or Vault ' +
+    'work with the keys they have. The keys are mounted with volume `items` onto the file names the relay reads. Two exceptions: `auth.secretRef`, whose keys are the user names, ' +
+    'and `tls.secretName`, a `kubernetes.io/tls` Secret whose keys the type fixes (`tls.crt`, `tls.key`).',
+  'OAuth2: `Microsoft365` and `Generic` take exactly one of `clientSecretRef` and `certificateSecretRef` (private_key_jwt), and a `clientId`; `Microsoft365` also `tenant` (or `tokenEndpoint`); ' +
+    '`Generic` `tokenEndpoint` and `scope`; `GoogleWorkspace` `serviceAccountSecretRef` only. An upstream logs in with `passwordSecretRef` or `oauth2`, never both, and OAuth2 never over plaintext.',
 ];
 
 // What admission cannot know; the operator reports these as conditions (reason in parentheses).
 const RUNTIME_CHECKS = [
-  'A referenced Secret (`tls.secretName`, `auth.secretRef`, `upstream.credentialsSecretRef`, `upstream.caSecretRef`, `dkim.keySecretRef`) is missing (SecretNotFound), or lacks its keys or holds malformed data (SecretInvalid).',
+  'A referenced Secret (`tls.secretName`, `auth.secretRef`, `upstream.credentialsSecretRef`, `upstream.caSecretRef`, `upstreams[].passwordSecretRef`, `upstreams[].caSecretRef`, `upstreams[].oauth2.*SecretRef`, `dkim.keySecretRef`) is missing (SecretNotFound), or lacks its keys or holds malformed data (SecretInvalid).',
+  'An upstream host or OAuth2 `tokenEndpoint` outside the operator\'s `--allowed-upstream-hosts` (Stalled, UpstreamHostNotAllowed). Whether each upstream takes mail, and whether its login or token request succeeds: the UpstreamsHealthy condition (UpstreamUnavailable, UpstreamRejecting, UpstreamAuthFailed with the OAuth2 error code).',
   'The certificate in the TLS Secret is expired (CertificateExpired), not yet valid (CertificateNotYetValid), expires within `healthCheck.expiryWarning` (CertificateExpiringSoon), does not cover `hostname` / `additionalDnsNames`, or does not match its key.',
   'The issuer in `tls.issuerRef` does not exist (IssuerNotFound), cert-manager is not installed (CertManagerNotInstalled), or the Certificate is not issued yet (CertificateIssuing / CertificateNotReady).',
   'What each endpoint really serves (TLSHealthy condition, `status.endpoints[].failures`): e.g. a stale certificate after rotation (`stale-certificate-served`), legacy protocols accepted, AUTH before TLS.',

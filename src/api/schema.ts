@@ -18,7 +18,9 @@ import {
   field,
   matches,
 } from './cel.js';
+import { dkim, dkimDomainsAllowedRule, senderDomainsStatusSchema } from './schema-dkim.js';
 import { type JSONSchemaProps, arr, bool, int32, int64, obj, passthrough, rule, str, stringMap } from './schema-types.js';
+import { routesSchema, upstreamSchema, upstreamSpecRules, upstreamsSchema } from './schema-upstreams.js';
 
 // Bounds. Every list and string a CEL rule reads has a maxItems/maxLength so
 // the API server can bound the rule's cost when the CRD is created.
@@ -368,55 +370,7 @@ const tls = obj(
   },
 );
 
-const upstreamTls = field('self', 'tls', `'${DEFAULTS.upstreamTls}'`);
-const insecureOptIn = field('self', 'allowInsecurePlaintext', 'false');
-
-const upstream = obj(
-  'The smarthost every accepted message is forwarded to. The relay acknowledges a message only after the upstream has accepted it.',
-  {
-    host: str('Upstream host name (lowercase DNS name such as smtp.example.com or mailpit.mail.svc) or IP address. Must not be this relay\'s own hostname.', {
-      minLength: 1,
-      maxLength: LIMITS.dnsNameLength,
-      'x-kubernetes-validations': [
-        rule(
-          `${matches('self', DNS_NAME_RE)} || isIP(self)`,
-          'upstream.host must be a lowercase DNS name such as smtp.example.com or an IP address, without port or scheme (the port goes in upstream.port)',
-        ),
-      ],
-    }),
-    port: port('Upstream port, 1-65535. 587 for starttls, usually 465 for implicit.', DEFAULTS.upstreamPort),
-    tls: str(
-      'How the relay secures the upstream connection: starttls (STARTTLS required, refused if the upstream does not offer it), implicit (TLS from the first byte), ' +
-        'or none-insecure (plaintext, only with allowInsecurePlaintext: true). The upstream certificate is always verified against system roots plus caSecretRef.',
-      { enum: ['starttls', 'implicit', 'none-insecure'], default: DEFAULTS.upstreamTls },
-    ),
-    credentialsSecretRef: secretRef('Secret with keys `username` and `password` for AUTH at the upstream. Unset: no upstream AUTH.', 'upstream.credentialsSecretRef'),
-    caSecretRef: secretRef('Secret with key `ca.crt`: an extra CA (PEM) trusted for the upstream on top of the system roots. Not allowed with tls none-insecure.', 'upstream.caSecretRef'),
-    allowInsecurePlaintext: bool(
-      'The loud opt-in for tls: none-insecure. Mail and upstream credentials then cross the network unencrypted. Only allowed together with tls: none-insecure.',
-    ),
-  },
-  {
-    required: ['host'],
-    'x-kubernetes-validations': [
-      rule(
-        `${upstreamTls} != 'none-insecure' || ${insecureOptIn}`,
-        'upstream.tls none-insecure sends mail and upstream credentials unencrypted: set upstream.allowInsecurePlaintext: true to accept that risk, or use upstream.tls starttls or implicit',
-        { fieldPath: '.tls' },
-      ),
-      rule(
-        `!${insecureOptIn} || ${upstreamTls} == 'none-insecure'`,
-        'upstream.allowInsecurePlaintext: true is only allowed with upstream.tls: none-insecure; remove it so that a later change cannot silently downgrade to plaintext',
-        { fieldPath: '.allowInsecurePlaintext', reason: 'FieldValueForbidden' },
-      ),
-      rule(
-        `!has(self.caSecretRef) || ${upstreamTls} != 'none-insecure'`,
-        'upstream.caSecretRef has no effect with upstream.tls none-insecure: remove it or use starttls or implicit',
-        { fieldPath: '.caSecretRef', reason: 'FieldValueForbidden' },
-      ),
-    ],
-  },
-);
+const upstream = upstreamSchema;
 
 const auth = obj(
   'Users allowed to send through the submission and submissions listeners (AUTH PLAIN/LOGIN, only after TLS). Required while either of those listeners is enabled.',
@@ -493,21 +447,6 @@ const policy = obj(
     ),
   },
   { default: {} },
-);
-
-const dkim = obj(
-  'DKIM-sign outgoing messages. Unset: messages are relayed unsigned.',
-  {
-    selector: str('DKIM selector: the DNS label(s) before ._domainkey (publish the public key at <selector>._domainkey.<domain>).', {
-      maxLength: 63,
-      'x-kubernetes-validations': [
-        rule(matches('self', DNS_NAME_RE), "dkim.selector must be lowercase DNS labels such as relay2026 or s1.mail: a-z, 0-9 and '-', separated by dots"),
-      ],
-    }),
-    domain: fqdn('Signing domain (d=), a lowercase domain name such as example.com.', 'dkim.domain'),
-    keySecretRef: secretRef('Secret with key `private.key`: the PEM-encoded DKIM private key.', 'dkim.keySecretRef'),
-  },
-  { required: ['selector', 'domain', 'keySecretRef'] },
 );
 
 const limits = obj(
@@ -700,6 +639,8 @@ export const specSchema: JSONSchemaProps = obj(
     tls,
     auth,
     upstream,
+    upstreams: upstreamsSchema,
+    routes: routesSchema,
     policy,
     dkim,
     limits,
@@ -709,7 +650,7 @@ export const specSchema: JSONSchemaProps = obj(
     queue,
   },
   {
-    required: ['hostname', 'tls', 'upstream'],
+    required: ['hostname', 'tls'],
     'x-kubernetes-validations': [
       rule(
         `has(self.auth) || !(${field('self', 'listeners.submission.enabled', 'true')} || ${field('self', 'listeners.submissions.enabled', 'true')})`,
@@ -723,14 +664,11 @@ export const specSchema: JSONSchemaProps = obj(
       ),
       rule(
         `!has(self.dkim) || size(${field('self', 'policy.allowedSenderDomains', '[]')}) > 0`,
-        'policy.allowedSenderDomains must list at least one domain when dkim is set: the relay signs every message it accepts, so authenticated users must be limited to the domains you sign for',
+        'policy.allowedSenderDomains must list at least one domain when dkim is set: the relay signs with your keys, so authenticated users must be limited to the domains you sign for',
         { fieldPath: '.policy.allowedSenderDomains', reason: 'FieldValueRequired' },
       ),
-      rule(
-        'self.upstream.host != self.hostname',
-        'upstream.host must not be this relay\'s own hostname: the relay would forward mail to itself',
-        { fieldPath: '.upstream.host' },
-      ),
+      dkimDomainsAllowedRule(),
+      ...upstreamSpecRules,
     ],
   },
 );
@@ -742,7 +680,7 @@ const timestamp = (description: string): JSONSchemaProps => str(description, { f
 const condition = obj(
   'A metav1.Condition.',
   {
-    type: str('Condition type: Ready, Reconciling, Stalled, CertificateReady, Available, TLSHealthy or Delivering.', {
+    type: str('Condition type: Ready, Reconciling, Stalled, CertificateReady, Available, TLSHealthy, Delivering, UpstreamsHealthy or MailAuthentication.', {
       maxLength: 316,
       pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$',
     }),
@@ -799,7 +737,7 @@ const endpointStatus = obj(
 
 export const statusSchema: JSONSchemaProps = obj('Observed state, written by the operator.', {
   observedGeneration: int64('metadata.generation of the spec this status describes.', { minimum: 0 }),
-  conditions: arr('kstatus conditions: Ready, Reconciling, Stalled, CertificateReady, Available, TLSHealthy, Delivering.', condition, {
+  conditions: arr('kstatus conditions: Ready, Reconciling, Stalled, CertificateReady, Available, TLSHealthy, Delivering, UpstreamsHealthy, MailAuthentication.', condition, {
     maxItems: 16,
     'x-kubernetes-list-type': 'map',
     'x-kubernetes-list-map-keys': ['type'],
@@ -844,6 +782,7 @@ export const statusSchema: JSONSchemaProps = obj('Observed state, written by the
       { maxItems: 64, 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['claim'] },
     ),
   }, { required: ['state'] }),
+  senderDomains: senderDomainsStatusSchema,
 });
 
 // ---- the whole object --------------------------------------------------------

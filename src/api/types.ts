@@ -84,16 +84,70 @@ export interface AuthSpec {
   senders?: SenderBinding[];
 }
 
-export interface UpstreamSpec {
+/** A Secret with a username and a password (default keys `username`, `password`). */
+export interface PasswordSecretRef {
+  name: string;
+  usernameKey?: string;
+  passwordKey?: string;
+}
+
+/** A Secret with an extra CA (default key `ca.crt`). */
+export interface CaSecretRef {
+  name: string;
+  caKey?: string;
+}
+
+/** The connection to one upstream: the same in spec.upstream and spec.upstreams[]. */
+export interface UpstreamConnection {
   host: string;
   port?: number;
   tls?: UpstreamTlsMode;
-  /** Secret with keys `username` and `password`. */
-  credentialsSecretRef?: ObjectRef;
-  /** Secret with key `ca.crt`: extra CA trusted for the upstream, on top of system roots. */
-  caSecretRef?: ObjectRef;
+  /** Extra CA trusted for the upstream, on top of system roots. */
+  caSecretRef?: CaSecretRef;
+  /** Certificate name (and SNI) when it differs from host. */
+  servername?: string;
   /** Loud opt-in needed for tls: none-insecure. */
   allowInsecurePlaintext?: boolean;
+}
+
+/** spec.upstream: shorthand for spec.upstreams [{name: default, ...}] with one catch-all route. */
+export interface UpstreamSpec extends UpstreamConnection {
+  /** Username and password for AUTH at the upstream. */
+  credentialsSecretRef?: PasswordSecretRef;
+}
+
+export type OAuth2ProviderName = 'Microsoft365' | 'GoogleWorkspace' | 'Generic';
+
+export interface OAuth2Spec {
+  provider: OAuth2ProviderName;
+  /** The mailbox the relay logs in as. */
+  user: string;
+  /** Microsoft365: tenant id or domain. */
+  tenant?: string;
+  clientId?: string;
+  tokenEndpoint?: string;
+  scope?: string;
+  /** Default key `client-secret`. */
+  clientSecretRef?: { name: string; clientSecretKey?: string };
+  /** private_key_jwt; default keys `tls.crt`, `tls.key`. */
+  certificateSecretRef?: { name: string; certificateKey?: string; privateKeyKey?: string };
+  /** GoogleWorkspace: the JSON key file (default key `service-account.json`); clientSecretKey only with clientId. */
+  serviceAccountSecretRef?: { name: string; serviceAccountKey?: string; clientSecretKey?: string };
+}
+
+export interface NamedUpstreamSpec extends UpstreamConnection {
+  name: string;
+  passwordSecretRef?: PasswordSecretRef;
+  oauth2?: OAuth2Spec;
+}
+
+export interface RouteSpec {
+  senderDomains?: string[];
+  users?: string[];
+  /** Upstream names, tried in order. */
+  upstreams: string[];
+  /** Opt-in: envelope sender and header From: become this mailbox; From: moves to Reply-To. */
+  rewriteFrom?: string;
 }
 
 export interface RateLimitSpec {
@@ -109,11 +163,24 @@ export interface PolicySpec {
   rateLimit?: RateLimitSpec;
 }
 
-export interface DkimSpec {
-  selector: string;
+/** A DKIM private key (PEM) in a Secret, at key privateKeyKey (default `private.key`). */
+export interface DkimKeySecretRef {
+  name: string;
+  privateKeyKey?: string;
+}
+
+export interface DkimKeySpec {
   domain: string;
-  /** Secret with key `private.key` (PEM). */
-  keySecretRef: ObjectRef;
+  selector: string;
+  keySecretRef: DkimKeySecretRef;
+}
+
+/** Either `keys` or the single key (selector, domain, keySecretRef); the CRD admits one shape. */
+export interface DkimSpec {
+  selector?: string;
+  domain?: string;
+  keySecretRef?: DkimKeySecretRef;
+  keys?: DkimKeySpec[];
 }
 
 export interface LimitsSpec {
@@ -167,7 +234,11 @@ export interface SmtpRelaySpec {
   listeners?: ListenersSpec;
   tls: TlsSpec;
   auth?: AuthSpec;
-  upstream: UpstreamSpec;
+  /** Exactly one of upstream and upstreams. */
+  upstream?: UpstreamSpec;
+  upstreams?: NamedUpstreamSpec[];
+  /** Only with upstreams; unset: one catch-all route through every upstream in order. */
+  routes?: RouteSpec[];
   policy?: PolicySpec;
   dkim?: DkimSpec;
   limits?: LimitsSpec;
@@ -255,6 +326,16 @@ export interface SmtpRelayStatus {
   /** Short summary for the TLS printer column: Healthy | Degraded | Unhealthy | Unknown. */
   tlsHealth?: string;
   queue?: QueueStatus;
+  /** DNS health of mail authentication per sender domain (MailAuthentication), sorted by domain. */
+  senderDomains?: SenderDomainStatus[];
+}
+
+/** What a sender domain publishes for SPF, DKIM and DMARC (controller/mail-auth). */
+export interface SenderDomainStatus {
+  domain: string;
+  dkim: { state: string; selector?: string; lookupError?: string };
+  dmarc: { state: string; policy?: string; subdomainPolicy?: string; pct?: number; lookupError?: string };
+  spf: { state: string; record?: string; lookupError?: string };
 }
 
 export interface ObjectMeta {
@@ -286,6 +367,9 @@ export const ConditionType = {
   Available: 'Available',
   TLSHealthy: 'TLSHealthy',
   Delivering: 'Delivering',
+  UpstreamsHealthy: 'UpstreamsHealthy',
+  /** Advice: SPF, DKIM and DMARC of the sender domains in DNS. Never part of Ready. */
+  MailAuthentication: 'MailAuthentication',
 } as const;
 
 // Defaults applied by the schema and, for safety, by the code that reads a spec.

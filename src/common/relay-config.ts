@@ -17,6 +17,13 @@ export const MOUNTS = {
   queue: '/var/lib/smtp-relay/queue', // PersistentVolumeClaim in Durable mode: the durable queue
 } as const;
 
+/** One DKIM signing key: keyDir holds `private.key` (PEM). */
+export interface RelayDkimKey {
+  domain: string;
+  selector: string;
+  keyDir: string;
+}
+
 export interface RelayListenerConfig {
   name: 'submission' | 'submissions' | 'relay';
   port: number;
@@ -138,7 +145,12 @@ export interface RelayConfig {
      */
     senderLogins?: Record<string, string[]>;
   };
-  dkim?: { selector: string; domain: string; keyDir: string };
+  /**
+   * DKIM keys, one per signing domain (d=). A message is signed with the key whose domain
+   * aligns with its header From: (relaxed, see src/relay/dkim-keys.ts), else sent unsigned.
+   * relay.json may still hold the older single object; validation normalises it to a list.
+   */
+  dkim?: RelayDkimKey[];
   limits: {
     maxConnections: number;
     socketTimeoutMs: number;

@@ -1,5 +1,6 @@
 // Command-line flags of `smtp-relay-operator operator`. Pure: parse or explain.
 import { parseDuration } from './builders/spec.js';
+import { parseDnsServers } from './mail-auth/lookup.js';
 
 export interface OperatorOptions {
   kubeconfig?: string;
@@ -30,8 +31,12 @@ export interface OperatorOptions {
   allowedRelayImages: string[];
   /** ClusterIssuers a relay may name; ['*'] = any. */
   allowedClusterIssuers: string[];
-  /** spec.upstream.host must match one (host, *.suffix); ['*'] = any. */
+  /** Every upstream host (spec.upstream, spec.upstreams[]) and every OAuth2 tokenEndpoint a spec sets must match one (host, *.suffix); ['*'] = any. */
   allowedUpstreamHosts: string[];
+  /** Look up SPF, DKIM and DMARC of every relay's sender domains daily (MailAuthentication). */
+  mailAuthCheck: boolean;
+  /** DNS servers for those lookups ("ip", "ip:port", "[ipv6]:port"); empty: the system's resolvers. */
+  dnsServers: string[];
 }
 
 /** The relay image when neither --default-relay-image nor $RELAY_IMAGE is set (fully qualified: no registry guessing). */
@@ -61,7 +66,7 @@ Options:
                                     The default relay image is always allowed. Default: none (spec.image refused)
   --allowed-cluster-issuers LIST    comma-separated ClusterIssuer names a relay may use, * = any (default *);
                                     empty = none (relays must use an Issuer in their own namespace)
-  --allowed-upstream-hosts LIST     comma-separated upstream hosts a relay may send mail and credentials to:
+  --allowed-upstream-hosts LIST     comma-separated hosts a relay may send mail and credentials to (every upstream, and an OAuth2 tokenEndpoint a spec sets):
                                     exact names or *.example.com (hosts below it), * = any (default *)
   --tls-probe=on|off                probe the TLS each relay serves; off: TLSHealthy stays Unknown and does not gate Ready (default on)
   --probe-concurrency N             endpoints probed at once, over all relays (default 10)
@@ -70,6 +75,10 @@ Options:
                                     and read queues at local.smtprelay.dev/pods on the workload instead of pod IPs
   --probe-interval-override DURATION
                                     TESTS ONLY: probe every relay this often, ignoring spec.healthCheck.interval (min 1s)
+  --mail-auth-check=on|off          look up SPF, DKIM and DMARC of each relay's sender domains once a day and report them
+                                    in status.senderDomains and the MailAuthentication condition (advice, never Ready) (default on)
+  --dns-servers LIST                comma-separated DNS servers for those lookups: 10.96.0.10, 127.0.0.1:5353, [::1]:53
+                                    (default: the system's resolvers)
   --resync DURATION                 reconcile every relay at least this often (default 10m)
   --drain-timeout DURATION          before removing a Durable replica (scale-down, switch to PassThrough) the operator
                                     lets it deliver its queue for at most this long; then it goes ahead, keeps the claim
@@ -144,6 +153,8 @@ export function parseOperatorFlags(args: string[], env: NodeJS.ProcessEnv = proc
     allowedRelayImages: [],
     allowedClusterIssuers: ['*'],
     allowedUpstreamHosts: ['*'],
+    mailAuthCheck: true,
+    dnsServers: [],
   };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
@@ -205,6 +216,14 @@ export function parseOperatorFlags(args: string[], env: NodeJS.ProcessEnv = proc
         break;
       }
       case '--tls-probe': opts.tlsProbe = bool(); break;
+      case '--mail-auth-check': opts.mailAuthCheck = bool(); break;
+      case '--dns-servers':
+        try {
+          opts.dnsServers = parseDnsServers(value());
+        } catch (err) {
+          throw new FlagError((err as Error).message);
+        }
+        break;
       case '--probe-local-endpoints': opts.probeLocalEndpoints = bool(); break;
       case '--probe-concurrency': {
         const v = value();

@@ -18,6 +18,7 @@ import type { DeepScanResult, ProbeOptions, ProbeResult } from '../probe/index.j
 import { ISSUER_INDEX, issuerIndexValues, startIssuerInformers } from './issuers.js';
 import { createOperatorMetrics, type OperatorMetrics } from './metrics.js';
 import { QueuePoller } from './queue/index.js';
+import { createTxtLookup, MailAuthMonitor, type TxtLookup } from './mail-auth/index.js';
 import { Reconciler } from './reconciler.js';
 import { TlsHealthScheduler } from './tls-health/index.js';
 import { SecretFactsCache } from './tls-secret.js';
@@ -50,6 +51,8 @@ export interface OperatorDeps {
   recordEvent: (relay: SmtpRelay, type: 'Normal' | 'Warning', reason: string, message: string) => Promise<void>;
   /** The prober the TLS-health scheduler calls; default the real one (src/probe). For tests. */
   prober?: { probe?: (opts: ProbeOptions) => Promise<ProbeResult>; deepScan?: (opts: ProbeOptions) => Promise<DeepScanResult> };
+  /** The mail-authentication monitor's DNS lookup and clock; default the real resolver (--dns-servers) and Date.now. For tests. */
+  mailAuth?: { lookup?: TxtLookup; now?: () => number };
 }
 
 const SECRET_INDEX = 'secrets';
@@ -119,6 +122,7 @@ export async function startOperator(opts: OperatorOptions, deps: OperatorDeps): 
     metrics.probes.removeRelay(namespace, obj.metadata.name);
     tlsHealth?.forget(namespace, obj.metadata.name);
     queuePoller.forget(`${namespace}/${obj.metadata.name}`);
+    mailAuth?.forget(`${namespace}/${obj.metadata.name}`);
     enqueue(objectKey(obj));
   });
   // Probes run in the background; a finished probe puts its relay back on the queue.
@@ -131,6 +135,15 @@ export async function startOperator(opts: OperatorOptions, deps: OperatorDeps): 
         logger,
         probe: deps.prober?.probe,
         deepScan: deps.prober?.deepScan,
+      })
+    : undefined;
+  // The sender domains' SPF, DKIM and DMARC, looked up daily in the background; a finished check requeues the relay.
+  const mailAuth = opts.mailAuthCheck
+    ? new MailAuthMonitor({
+        lookup: deps.mailAuth?.lookup ?? createTxtLookup({ servers: opts.dnsServers }),
+        concurrency: opts.probeConcurrency,
+        onChecked: (key) => queue.add(key),
+        ...(deps.mailAuth?.now ? { now: deps.mailAuth.now } : {}),
       })
     : undefined;
   // Every relay's queue, read on the probe schedule (every 2 s while it drains); a finished read requeues the relay.
@@ -179,6 +192,7 @@ export async function startOperator(opts: OperatorOptions, deps: OperatorDeps): 
     tenancy: { defaultImage: opts.defaultRelayImage, allowedRelayImages: opts.allowedRelayImages, allowedClusterIssuers: opts.allowedClusterIssuers, allowedUpstreamHosts: opts.allowedUpstreamHosts },
     probeEnabled: opts.tlsProbe,
     tlsHealth,
+    mailAuth,
     probeLocalEndpoints: opts.probeLocalEndpoints,
     monitoringNamespace: opts.monitoringNamespace,
     logger,
@@ -261,6 +275,7 @@ export async function startOperator(opts: OperatorOptions, deps: OperatorDeps): 
     await workers?.stop();
     await tlsHealth?.stop();
     await queuePoller.stop();
+    await mailAuth?.stop();
     leading = false;
     await deps.leader?.release().catch((err: unknown) => logger.warn('could not release the lease', { error: String(err) }));
     for (const informer of informers()) informer.stop();

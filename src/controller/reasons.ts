@@ -1,4 +1,6 @@
 // Stable CamelCase condition reasons. Users alert on these: never rename one.
+import { MailAuthReasons } from './mail-auth/condition.js';
+
 export const Reason = {
   // Ready / Reconciling / Stalled summary
   Ready: 'Ready',
@@ -51,11 +53,18 @@ export const Reason = {
   /** A drain timed out and left mail on a PersistentVolumeClaim (status.queue.strandedClaims). */
   QueueStranded: 'QueueStranded',
   QueueNotObserved: 'QueueNotObserved',
+  // UpstreamsHealthy (each upstream's circuit breaker in the relays' GET /queue; UpstreamUnavailable and UpstreamRejecting as above)
+  UpstreamsAvailable: 'UpstreamsAvailable',
+  /** The upstream refused the login, or the OAuth2 token endpoint refused the token request (the message names its error code). */
+  UpstreamAuthFailed: 'UpstreamAuthFailed',
+  UpstreamsNotObserved: 'UpstreamsNotObserved',
   // Reconciling while replicas deliver their queues before removal; Events of a drain
   QueueDraining: 'QueueDraining',
   DrainStarted: 'DrainStarted',
   DrainCompleted: 'DrainCompleted',
   DrainTimedOut: 'DrainTimedOut',
+  // MailAuthentication (advice, never Ready; DNS of the sender domains, src/controller/mail-auth/)
+  ...MailAuthReasons,
 } as const;
 
 export type ReasonValue = (typeof Reason)[keyof typeof Reason];

@@ -13,7 +13,9 @@ import type { QueueObservation } from './queue/delivering.js';
 import { conditionTransitions } from './conditions.js';
 import { coversDesired } from './covers-desired.js';
 import { Reason } from './reasons.js';
-import { computeStatus, type CertificateObservation, type DeploymentObservation, type ProbeObservation, type Problem, type TlsSecretFacts } from './status.js';
+import { dkimKeysOfSpec, mailAuthEvent, mailAuthTargets, senderDomainsOfSpec, type MailAuthCondition, type MailAuthTarget, type MailAuthView } from './mail-auth/index.js';
+import type { DkimPublicKey } from '../common/dkim-keys.js';
+import { computeStatus, type MailAuthObservation, type CertificateObservation, type DeploymentObservation, type ProbeObservation, type Problem, type TlsSecretFacts } from './status.js';
 import { probeTargets, statusWriteDecision, tlsHealthEvents, type TlsHealthInput, type TlsHealthView } from './tls-health/index.js';
 import { checkTenancy, type TenancyPolicy } from './tenancy.js';
 import type { SecretFactsCache } from './tls-secret.js';
@@ -45,7 +47,13 @@ export interface ClusterAccess {
 
 /** The relay queues' reader (queue/poller.ts) and the drain timeout (--drain-timeout). */
 export interface QueueAccess {
-  poller: { latest(key: string, targets: QueueTarget[]): ObservedQueuePod[]; observe(input: QueueObserveInput): { nextPollInMs: number }; forget(key: string): void };
+  poller: {
+    latest(key: string, targets: QueueTarget[]): ObservedQueuePod[];
+    observe(input: QueueObserveInput): { nextPollInMs: number };
+    forget(key: string): void;
+    /** The DKIM public keys the relay's pods serve (GET /dkim); undefined while none answered. */
+    dkimKeys?(key: string): DkimPublicKey[] | undefined;
+  };
   drainTimeoutMs: number;
 }
 
@@ -65,6 +73,8 @@ export interface ReconcilerOptions {
   monitoringNamespace?: string;
   /** Reads the relays' queues and drains before scale-down; undefined: the StatefulSet follows spec.replicas at once. */
   queue?: QueueAccess;
+  /** DNS checks of the sender domains (mail-auth/monitor.ts); undefined: no MailAuthentication condition (--mail-auth-check=off). */
+  mailAuth?: { observe(key: string, targets: readonly MailAuthTarget[]): MailAuthView; forget(key: string): void };
   logger: Logger;
   now?: () => Date;
   /** Upper bound of any requeue (the resync period). */
@@ -128,6 +138,7 @@ export class Reconciler {
       this.written.delete(key);
       this.appliedDigests.delete(key);
       this.opts.queue?.poller.forget(key);
+      this.opts.mailAuth?.forget(key);
       return {};
     }
     const log = this.opts.logger.child({ namespace, name });
@@ -161,6 +172,7 @@ export class Reconciler {
       : undefined;
     const deploymentObs = deployment ? observeDeployment(deployment) : undefined;
     const { probe, nextProbeInMs } = this.observeTlsHealth(relay, deploymentObs, refs);
+    const mailAuth = this.observeMailAuth(key, relay);
     const status = computeStatus(
       { ...relay, status: stored },
       {
@@ -170,6 +182,7 @@ export class Reconciler {
         tlsSecret: refs.tls,
         probe,
         queue: queue.observation,
+        ...(mailAuth ? { mailAuth: mailAuth.observation } : {}),
       },
       this.now(),
     );
@@ -183,7 +196,7 @@ export class Reconciler {
     }
     this.opts.onStatus?.(relay, status, { desired: replicas(relay), available: deploymentObs?.availableReplicas ?? 0 });
     // The next probe or queue poll is due then (both also requeue the relay when they finish); a drain looks again soon.
-    const soonest = Math.min(nextProbeInMs ?? Infinity, queue.nextPollInMs ?? Infinity, queue.plan.requeueAfterMs ?? Infinity);
+    const soonest = Math.min(nextProbeInMs ?? Infinity, queue.nextPollInMs ?? Infinity, queue.plan.requeueAfterMs ?? Infinity, mailAuth?.nextCheckInMs ?? Infinity);
     return { requeueAfterMs: this.nextRun(key, relay, problems, refs.tls, Number.isFinite(soonest) ? soonest : undefined) };
   }
 
@@ -222,7 +235,7 @@ export class Reconciler {
     const plan: WorkloadPlan = hold ? { ...planned, statefulSetReplicas: sts ? undefined : planned.statefulSetReplicas, drainPods: [], drain: undefined, requeueAfterMs: undefined } : planned;
     const targets = [...stsTargets, ...depTargets];
     const intervalMs = plan.drain ? DRAIN_POLL_MS : parseDuration(relay.spec.healthCheck?.interval) ?? 60_000;
-    const { nextPollInMs } = queue.poller.observe({ key, targets, intervalMs, drain: plan.drainPods, resume: plan.resumePods });
+    const { nextPollInMs } = queue.poller.observe({ key, targets, intervalMs, drain: plan.drainPods, resume: plan.resumePods, dkim: relay.spec.dkim !== undefined });
     const observation: QueueObservation = {
       durable,
       pods: queue.poller.latest(key, targets),
@@ -288,6 +301,26 @@ export class Reconciler {
     }
   }
 
+  /**
+   * The latest DNS results of the sender domains (the monitor looks them up in the background,
+   * daily). The expected DKIM keys are the ones the relay's pods serve on GET /dkim; before a
+   * pod answered, the records are only parsed (Found, never KeyMismatch).
+   */
+  private observeMailAuth(key: string, relay: SmtpRelay): { observation: MailAuthObservation; nextCheckInMs?: number } | undefined {
+    const monitor = this.opts.mailAuth;
+    if (!monitor) return undefined;
+    const served = this.opts.queue?.poller.dkimKeys?.(key);
+    const keys = dkimKeysOfSpec(relay.spec).map((k) => {
+      const publicKey = served?.find((s) => s.domain === k.domain && s.selector === k.selector)?.publicKey;
+      return publicKey ? { ...k, publicKey: Buffer.from(publicKey, 'base64') } : k;
+    });
+    const targets = mailAuthTargets(senderDomainsOfSpec(relay.spec), keys);
+    const view = monitor.observe(key, targets);
+    // No domain to look up: say so at once (NoSenderDomains) rather than Pending forever.
+    const results = targets.length === 0 ? [] : view.results;
+    return { observation: results ? { results } : {}, ...(view.nextCheckInMs !== undefined ? { nextCheckInMs: view.nextCheckInMs } : {}) };
+  }
+
   /** Whether this relay is probed at all: --tls-probe, a scheduler, healthCheck.enabled, replicas. */
   private probeDisabledBecause(relay: SmtpRelay): string | undefined {
     if (!this.opts.probeEnabled || !this.opts.tlsHealth) return 'TLS probing is not enabled in the operator (--tls-probe=off).';
@@ -339,7 +372,7 @@ export class Reconciler {
         if (ref.userProvided) {
           problems.push({
             reason: Reason.SecretNotFound,
-            message: `Secret ${ref.name} (${describeRole(ref.role)}) was not found in namespace ${namespace}. Create it, or fix the reference in the SmtpRelay spec.`,
+            message: `Secret ${ref.name} (${describeRole(ref.role, ref.upstream)}) was not found in namespace ${namespace}. Create it, or fix the reference in the SmtpRelay spec.`,
             certificate: isTls,
           });
         }
@@ -356,7 +389,7 @@ export class Reconciler {
       if (missing.length > 0 || (isTls && !facts.tls)) {
         if (!ref.userProvided && missing.length > 0) continue; // cert-manager is still writing it
         const why = missing.length > 0 ? `lacks the key(s) ${missing.join(', ')}` : `has an unusable tls.crt (${facts.tlsError ?? 'no certificate'})`;
-        problems.push({ reason: Reason.SecretInvalid, message: `Secret ${ref.name} (${describeRole(ref.role)}) ${why}. Fix the Secret's data.`, certificate: isTls });
+        problems.push({ reason: Reason.SecretInvalid, message: `Secret ${ref.name} (${describeRole(ref.role, ref.upstream)}) ${why}. Fix the Secret's data.`, certificate: isTls });
         continue;
       }
       if (isTls) {
@@ -440,6 +473,11 @@ export class Reconciler {
       if (event) events.push({ type: event.type, reason: t.to.reason, message: t.to.message });
     }
     events.push(...tlsHealthEvents(before, after), ...queueEvents(before, after));
+    // MailAuthentication: an Event whenever its reason or message changes (mail-auth/events.ts).
+    const mailAuthOf = (s: SmtpRelayStatus | undefined) => s?.conditions?.find((c) => c.type === ConditionType.MailAuthentication) as MailAuthCondition | undefined;
+    const mailAuthAfter = mailAuthOf(after);
+    const mailAuthChange = mailAuthAfter ? mailAuthEvent(mailAuthOf(before), mailAuthAfter) : undefined;
+    if (mailAuthChange) events.push(mailAuthChange);
     // Events are best effort and not awaited: a reconcile never waits for, or fails on, one.
     const warn = (err: unknown) => log.warn('could not record event', { error: errorMessage(err) });
     for (const e of events) {
@@ -492,10 +530,19 @@ function digestOf(child: KubeObject): string {
   return createHash('sha256').update(JSON.stringify(child)).digest('base64');
 }
 
-function describeRole(role: string): string {
-  return (
-    { tls: 'the TLS certificate', users: 'the SMTP users', upstreamCredentials: 'the upstream credentials', upstreamCa: 'the upstream CA', dkim: 'the DKIM key' } as Record<string, string>
-  )[role] ?? role;
+function describeRole(role: string, upstream?: string): string {
+  const what =
+    (
+      {
+        tls: 'the TLS certificate',
+        users: 'the SMTP users',
+        upstreamCredentials: 'the upstream credentials',
+        upstreamCa: 'the upstream CA',
+        upstreamOAuth2: 'the upstream OAuth2 credentials',
+        dkim: 'the DKIM key',
+      } as Record<string, string>
+    )[role] ?? role;
+  return upstream ? `${what} of upstream ${upstream}` : what;
 }
 
 function readyOf(status: SmtpRelayStatus): string | undefined {
@@ -516,6 +563,10 @@ export function eventFor(type: string, from: string | undefined, to: Condition):
       if (to.status === 'False' && to.reason !== Reason.CertificateIssuing) return { type: 'Warning' };
       if (to.reason === Reason.CertificateExpiringSoon) return { type: 'Warning' };
       return from !== undefined && to.status === 'True' ? { type: 'Normal' } : undefined;
+    case ConditionType.UpstreamsHealthy:
+      // Status or reason changed (an upstream started or stopped failing, or failed differently); Unknown is not news.
+      if (to.status === 'False') return { type: 'Warning' };
+      return from === 'False' && to.status === 'True' ? { type: 'Normal' } : undefined;
     // TLSHealthy transitions: tls-health/events.ts (TLSUnhealthy / TLSHealthy).
     default:
       return undefined;

@@ -1,11 +1,13 @@
 // computeStatus: a pure function from what the reconciler observed to the
 // SmtpRelay status, in kstatus vocabulary (Ready, Reconciling, Stalled +
 // observedGeneration) plus CertificateReady, Available and TLSHealthy.
-import { ConditionType, DEFAULTS, type Condition, type EndpointCheckFailure, type EndpointStatus, type SmtpRelay, type SmtpRelayStatus } from '../api/types.js';
+import { ConditionType, DEFAULTS, type Condition, type EndpointCheckFailure, type EndpointStatus, type SenderDomainStatus, type SmtpRelay, type SmtpRelayStatus } from '../api/types.js';
 import { conditionReason, isReasonCode, tlsHealthSummary } from '../probe/index.js';
 import { names, parseDuration, replicas } from './builders/index.js';
 import { setCondition, type ConditionInput } from './conditions.js';
 import { deliveringCondition, queueState, type QueueObservation } from './queue/delivering.js';
+import { upstreamsHealthyCondition } from './queue/upstreams-health.js';
+import { mailAuthCondition, pendingMailAuthCondition, senderDomainStatuses, type DomainMailAuth } from './mail-auth/index.js';
 import { Reason } from './reasons.js';
 
 /** Something only a human can fix. Makes Stalled=True. */
@@ -64,6 +66,13 @@ export interface Observed {
   probe: ProbeObservation;
   /** The relays' queues (GET /queue) and the drain plan; undefined when the operator does not read them. */
   queue?: QueueObservation;
+  /** DNS health of mail authentication (mail-auth/); undefined when the operator does not check it (--mail-auth-check=off). */
+  mailAuth?: MailAuthObservation;
+}
+
+export interface MailAuthObservation {
+  /** Latest results; undefined before the first check (the last status is kept meanwhile, else Pending). */
+  results?: DomainMailAuth[];
 }
 
 const DAY_MS = 86_400_000;
@@ -235,8 +244,10 @@ export function computeStatus(relay: SmtpRelay, observed: Observed, now: Date): 
 
   // Start from the previous conditions so unchanged statuses keep their lastTransitionTime.
   let conditions: Condition[] = (previous ?? []).filter((c) => ORDER.includes(c.type));
-  const delivering = observed.queue ? [deliveringCondition(observed.queue)] : [];
-  for (const input of [ready, reconciling, stalled, cert.condition, available, tls.condition, ...delivering]) {
+  const delivering = observed.queue ? [deliveringCondition(observed.queue), upstreamsHealthyCondition(observed.queue.pods)] : [];
+  const mailAuth = mailAuthStatus(relay.status, observed.mailAuth);
+  if (!mailAuth) conditions = conditions.filter((c) => c.type !== ConditionType.MailAuthentication);
+  for (const input of [ready, reconciling, stalled, cert.condition, available, tls.condition, ...delivering, ...(mailAuth ? [mailAuth.condition] : [])]) {
     conditions = setCondition(conditions, { ...input, observedGeneration: generation }, now);
   }
 
@@ -257,10 +268,23 @@ export function computeStatus(relay: SmtpRelay, observed: Observed, now: Date): 
     if (observed.queue.drain) status.queue.drain = observed.queue.drain;
     if (observed.queue.stranded.length > 0) status.queue.strandedClaims = observed.queue.stranded;
   }
+  if (mailAuth?.senderDomains && mailAuth.senderDomains.length > 0) status.senderDomains = mailAuth.senderDomains;
   return status;
 }
 
-const ORDER: string[] = [ConditionType.Ready, ConditionType.Reconciling, ConditionType.Stalled, ConditionType.CertificateReady, ConditionType.Available, ConditionType.TLSHealthy, ConditionType.Delivering];
+/**
+ * MailAuthentication and status.senderDomains. Advice only: never an input of Ready. Before the
+ * first check (e.g. after an operator restart) the last written values stay, so a restart writes nothing.
+ */
+function mailAuthStatus(previous: SmtpRelayStatus | undefined, observed: MailAuthObservation | undefined): { condition: ConditionInput; senderDomains?: SenderDomainStatus[] } | undefined {
+  if (!observed) return undefined;
+  if (observed.results) return { condition: mailAuthCondition(observed.results), senderDomains: senderDomainStatuses(observed.results) };
+  const last = previous?.conditions?.find((c) => c.type === ConditionType.MailAuthentication);
+  if (last) return { condition: { type: last.type, status: last.status, reason: last.reason, message: last.message }, ...(previous?.senderDomains ? { senderDomains: previous.senderDomains } : {}) };
+  return { condition: pendingMailAuthCondition() };
+}
+
+const ORDER: string[] = [ConditionType.Ready, ConditionType.Reconciling, ConditionType.Stalled, ConditionType.CertificateReady, ConditionType.Available, ConditionType.TLSHealthy, ConditionType.Delivering, ConditionType.UpstreamsHealthy, ConditionType.MailAuthentication];
 
 function orderConditions(conditions: Condition[]): Condition[] {
   return [...conditions].sort((a, b) => ORDER.indexOf(a.type) - ORDER.indexOf(b.type));

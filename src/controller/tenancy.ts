@@ -59,12 +59,36 @@ export function checkTenancy(relay: SmtpRelay, policy: TenancyPolicy): Problem[]
       certificate: true,
     });
   }
-  const host = spec.upstream?.host;
-  if (host && !hostAllowed(host, policy.allowedUpstreamHosts)) {
+  for (const { field, host } of upstreamHosts(relay)) {
+    if (hostAllowed(host, policy.allowedUpstreamHosts)) continue;
     problems.push({
       reason: Reason.UpstreamHostNotAllowed,
-      message: `spec.upstream.host ${host} is not allowed by the operator (the relay would send it the credentials Secret). Use an allowed smarthost, or ask the cluster admin to add it to the operator's --allowed-upstream-hosts.`,
+      message: `${field} ${host} is not allowed by the operator (the relay would send it the credentials Secret). Use an allowed host, or ask the cluster admin to add it to the operator's --allowed-upstream-hosts.`,
     });
   }
   return problems;
+}
+
+/**
+ * Every host the relay sends credentials to: each upstream, and each OAuth2 tokenEndpoint the
+ * spec sets (the client secret or assertion goes there). The providers' own endpoints
+ * (login.microsoftonline.com, oauth2.googleapis.com) are not checked: the spec cannot redirect them.
+ */
+export function upstreamHosts(relay: SmtpRelay): { field: string; host: string }[] {
+  const { spec } = relay;
+  if (!spec.upstreams) return spec.upstream?.host ? [{ field: 'spec.upstream.host', host: spec.upstream.host }] : [];
+  return spec.upstreams.flatMap((u) => {
+    const out = [{ field: `spec.upstreams[${u.name}].host`, host: u.host }];
+    const endpoint = u.oauth2?.tokenEndpoint;
+    if (endpoint) {
+      let host: string;
+      try {
+        host = new URL(endpoint).hostname.replace(/^\[|\]$/g, '');
+      } catch {
+        host = endpoint;
+      }
+      out.push({ field: `spec.upstreams[${u.name}].oauth2.tokenEndpoint host`, host });
+    }
+    return out;
+  });
 }

@@ -301,8 +301,7 @@ export function validateRelayConfig(raw: unknown): RelayConfig {
     cfg.policy.rateLimit = { messagesPerMinute: perMinute, burst: optInt(rl.burst, 'config.policy.rateLimit.burst', 1, 1_000_000) ?? perMinute };
   }
   if (o.dkim !== undefined) {
-    const d = obj(o.dkim, 'config.dkim');
-    cfg.dkim = { selector: str(d.selector, 'config.dkim.selector'), domain: str(d.domain, 'config.dkim.domain'), keyDir: str(d.keyDir, 'config.dkim.keyDir') };
+    cfg.dkim = dkimKeys(o.dkim);
     // Each DATA in flight may hold dkimSpillBytes of message in memory (relay.ts, dataSlots).
     const { maxConcurrentData, dkimSpillBytes } = resolveLimits(cfg);
     if (maxConcurrentData * dkimSpillBytes > DKIM_MEMORY_BUDGET) {
@@ -316,6 +315,26 @@ export function validateRelayConfig(raw: unknown): RelayConfig {
   return cfg;
 }
 
+/**
+ * config.dkim: a list of {domain, selector, keyDir}, or the older single object (normalised
+ * to a list of one). Domains are unique: one key per signing domain.
+ */
+export function dkimKeys(v: unknown): NonNullable<RelayConfig['dkim']> {
+  const list = Array.isArray(v) ? v : [obj(v, 'config.dkim')];
+  if (list.length === 0) throw new ConfigError('config.dkim must list at least one key (or be left out)');
+  const seen = new Set<string>();
+  return list.map((entry, i) => {
+    const at = Array.isArray(v) ? `config.dkim[${i}]` : 'config.dkim';
+    const d = obj(entry, at);
+    const domain = str(d.domain, `${at}.domain`);
+    if (!DOMAIN_RE.test(domain)) throw new ConfigError(`${at}.domain '${domain}' is not a domain name`);
+    const key = domain.toLowerCase().replace(/\.$/, '');
+    if (seen.has(key)) throw new ConfigError(`${at}.domain '${domain}' appears twice: one key per signing domain`);
+    seen.add(key);
+    return { domain: key, selector: str(d.selector, `${at}.selector`), keyDir: str(d.keyDir, `${at}.keyDir`) };
+  });
+}
+
 /** Directory overrides from the command line, for local runs. */
 export function applyArgOverrides(cfg: RelayConfig, args: RelayArgs): RelayConfig {
   const out: RelayConfig = structuredClone(cfg);
@@ -324,7 +343,8 @@ export function applyArgOverrides(cfg: RelayConfig, args: RelayArgs): RelayConfi
   // The flags name today's single upstream (the shorthand).
   if (args.upstreamCredentialsDir && out.upstream) out.upstream.credentialsDir = args.upstreamCredentialsDir;
   if (args.upstreamCaDir && out.upstream) out.upstream.caDir = args.upstreamCaDir;
-  if (args.dkimDir && out.dkim) out.dkim.keyDir = args.dkimDir;
+  // One key: --dkim-dir is its directory; several: one subdirectory per domain.
+  if (args.dkimDir && out.dkim) for (const k of out.dkim) k.keyDir = out.dkim.length === 1 ? args.dkimDir : `${args.dkimDir}/${k.domain}`;
   if (args.metricsPort !== undefined) out.metricsPort = args.metricsPort;
   return out;
 }

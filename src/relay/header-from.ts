@@ -251,7 +251,11 @@ export function decodeEncodedWords(text: string): string {
  * either (and the upstream may add one); only the envelope check applies to it then.
  */
 export function checkFromHeader(block: string, user: string, owns: (address: string) => boolean): Refusal | null {
-  const from = fromHeader(block);
+  return checkParsedFromHeader(fromHeader(block), user, owns);
+}
+
+/** checkFromHeader for a From: already parsed (the relay parses once for the binding and DKIM). */
+export function checkParsedFromHeader(from: FromHeader, user: string, owns: (address: string) => boolean): Refusal | null {
   if (from.kind === 'absent') return null;
   if (from.kind === 'invalid') return { code: 553, message: `5.7.1 From: header refused: ${from.reason}` };
   const foreign = [...from.addresses, ...from.displayed].find((a) => !owns(a));

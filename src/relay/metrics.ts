@@ -12,6 +12,7 @@ export interface RelayMetrics {
   authFailures: Counter<'listener'>;
   authThrottled: Counter<'listener' | 'scope'>;
   senderLoginMismatch: Counter<'where'>;
+  dkimUnsigned: Counter;
   connectionsRefused: Counter<'listener' | 'reason'>;
   upstreamAcquireTimeouts: Counter<'scope'>;
   dataRefusedBusy: Counter;
@@ -132,6 +133,11 @@ export function createRelayMetrics(withDefaults = true): RelayMetrics {
       name: 'smtp_relay_auth_throttled_total',
       help: 'AUTH attempts refused with 454 before the password was checked: scope address (IPv4), network6 (IPv6 /64), user, or busy (verification queue full).',
       labelNames: ['listener', 'scope'],
+      registers,
+    }),
+    dkimUnsigned: new Counter({
+      name: 'smtp_relay_dkim_unsigned_total',
+      help: 'Messages relayed without a DKIM signature although DKIM is on: their header From: aligns with no signing domain (or is missing, or names several domains).',
       registers,
     }),
     senderLoginMismatch: new Counter({

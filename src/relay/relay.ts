@@ -10,7 +10,7 @@ import DKIM from 'nodemailer/lib/dkim';
 import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerAuthenticationResponse, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import { startHealthServer } from '../common/http-server.js';
 import type { Logger } from '../common/logger.js';
-import { CIRCUIT_BREAKER_DEFAULTS, resolveLimits, type RelayConfig, type RelayListenerConfig, type RelayNamedUpstream, type RelayRoute, type ResolvedLimits } from '../common/relay-config.js';
+import { CIRCUIT_BREAKER_DEFAULTS, resolveLimits, type RelayConfig, type RelayDkimKey, type RelayListenerConfig, type RelayNamedUpstream, type RelayRoute, type ResolvedLimits } from '../common/relay-config.js';
 import { checkRecipient, checkSender, type Refusal } from './address-policy.js';
 import { AuthThrottle, isBlocked } from './auth-throttle.js';
 import { BcryptPool, BcryptPoolBusy } from './bcrypt-pool.js';
@@ -36,7 +36,9 @@ import { DeliveryQueue } from './queue/delivery.js';
 import { queueRoutes } from './queue/http-routes.js';
 import { QueueStore } from './queue/store.js';
 import type { QueueSummary } from '../common/queue-summary.js';
-import { checkFromHeader } from './header-from.js';
+import { checkParsedFromHeader, fromHeader, type FromHeader } from './header-from.js';
+import { DkimKeySet, domainOf, fromDomain, publicKeyOf } from './dkim-keys.js';
+import { DKIM_PATH } from '../common/dkim-keys.js';
 import { HeaderFromGate } from './header-from-gate.js';
 import { SenderBinding } from './sender-binding.js';
 
@@ -132,7 +134,8 @@ export class RelayRuntime {
   private readonly plan: UpstreamPlan;
   /** The route of the session's current transaction (chosen at MAIL FROM). */
   private readonly routes = new WeakMap<SMTPServerSession, RelayRoute>();
-  private dkim: DKIM | null = null;
+  /** DKIM signers by signing domain (empty: DKIM off). */
+  private readonly dkim = new DkimKeySet<DKIM>();
   /** Scratch space for DKIM spill files (only with DKIM on). */
   private spool: Spool | null = null;
   /**
@@ -226,7 +229,7 @@ export class RelayRuntime {
     }
     this.metrics.upstreamHealth.source = () => this.upstreams.health();
     this.dataSlots = new Slots(this.resolvedLimits.maxConcurrentData);
-    if (cfg.dkim) this.dkim = this.buildDkim((await readSecretDir(cfg.dkim.keyDir, ['private.key'])).files.get('private.key') as Buffer);
+    for (const k of cfg.dkim ?? []) this.setDkimKey(k, (await readSecretDir(k.keyDir, ['private.key'])).files.get('private.key') as Buffer);
     // Pass-through failover sends a message again: it keeps a copy while the first upstream gets it.
     const replays = !cfg.queue && this.plan.routes.some((r) => r.upstreams.length > 1);
     if (cfg.dkim || replays) {
@@ -242,12 +245,20 @@ export class RelayRuntime {
 
     for (const l of cfg.listeners) await this.listen(l);
     this.listening = true;
+    const queue = queueRoutes({ summary: () => this.queueSummary(), drain: () => this.drain(), resume: () => this.resumeAccepting() });
+    // GET /dkim: the signing keys' public halves, for the operator's DNS check (common/dkim-keys.ts).
+    const dkimPublicKeys = (req: http.IncomingMessage, res: http.ServerResponse, path: string): boolean => {
+      if (path !== DKIM_PATH) return false;
+      res.writeHead(req.method === 'GET' || req.method === 'HEAD' ? 200 : 405, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(`${JSON.stringify({ keys: this.dkim.publicKeys() })}\n`);
+      return true;
+    };
     this.health = await startHealthServer({
       port: cfg.metricsPort,
       host: this.opts.metricsHost,
       registry: this.metrics.registry,
       ready: () => this.ready,
-      routes: queueRoutes({ summary: () => this.queueSummary(), drain: () => this.drain(), resume: () => this.resumeAccepting() }),
+      routes: (req, res, path) => queue(req, res, path) || dkimPublicKeys(req, res, path),
     });
 
     this.watch(cfg.tls.dir, TLS_FILES, 'tls', tlsSnap.hash, (snap) => {
@@ -263,9 +274,10 @@ export class RelayRuntime {
         member.pool.credentials = credentialsFrom(snap);
       });
     }
-    if (cfg.dkim) {
-      this.watch(cfg.dkim.keyDir, ['private.key'], 'dkim', undefined, (snap) => {
-        this.dkim = this.buildDkim(snap.files.get('private.key') as Buffer);
+    for (const k of cfg.dkim ?? []) {
+      // One watcher per key: a bad new key keeps the old one signing (watch() logs and counts it).
+      this.watch(k.keyDir, ['private.key'], cfg.dkim!.length === 1 ? 'dkim' : `dkim:${k.domain}`, undefined, (snap) => {
+        this.setDkimKey(k, snap.files.get('private.key') as Buffer);
       });
     }
     this.log.info('relay ready', { listeners: Object.fromEntries(this.ports), metricsPort: this.metricsPort, fingerprint: this.keyPair.fingerprint });
@@ -326,11 +338,11 @@ export class RelayRuntime {
     return out;
   }
 
-  private buildDkim(privateKey: Buffer): DKIM {
-    const d = this.cfg.dkim as NonNullable<RelayConfig['dkim']>;
+  /** Parses the key now (a readable error rather than one at the first message) and serves it. */
+  private setDkimKey(k: RelayDkimKey, privateKey: Buffer): void {
     const key = privateKey.toString('utf8');
-    crypto.createPrivateKey(key); // throws a readable error now rather than at the first message
-    return new DKIM({ domainName: d.domain, keySelector: d.selector, privateKey: key });
+    const publicKey = publicKeyOf(key);
+    this.dkim.set(k.domain, k.selector, new DKIM({ domainName: k.domain, keySelector: k.selector, privateKey: key }), publicKey);
   }
 
   private setUsers(snap: DirSnapshot): void {
@@ -710,7 +722,8 @@ export class RelayRuntime {
         resolve();
       });
     });
-    const senderGate = this.headerFromGate(l, session, abort.signal);
+    let headerFrom: FromHeader | undefined;
+    const senderGate = this.headerFromGate(l, session, abort.signal, (from) => (headerFrom = from));
     (senderGate ? stream.pipe(senderGate) : stream).pipe(counter);
     const body: Readable = rewriteFrom ? counter.pipe(new FromRewriter(rewriteFrom)) : counter;
     // The header From: is checked before the upstream hears of the message (header-from-gate.ts).
@@ -718,8 +731,11 @@ export class RelayRuntime {
     // DKIM last: it signs exactly what the upstream gets.
     let signing: Signing | null = null;
     let signingSetupFailed = false;
-    if (this.dkim && !headerRefusal) {
-      signing = await this.startSigning(this.dkim, msgId, body).catch((err: Error) => {
+    // The key aligned with the header From: the upstream gets (the route's mailbox when rewritten).
+    const signer = headerRefusal || this.dkim.size === 0 ? undefined : this.dkim.signerFor(rewriteFrom ? domainOf(rewriteFrom) : fromDomain(headerFrom));
+    if (this.dkim.size > 0 && !headerRefusal && !signer) this.metrics.dkimUnsigned.inc();
+    if (signer) {
+      signing = await this.startSigning(signer, msgId, body).catch((err: Error) => {
         this.log.error('DKIM: cannot create the spill directory', { msgId, error: err.message });
         signingSetupFailed = true;
         return null;
@@ -765,6 +781,7 @@ export class RelayRuntime {
       // Stop signing a message that fails anyway, and keep reading the client so it gets
       // its reply once its DATA is complete.
       signing?.detach();
+      replay?.detach(); // the copy's stream to the upstream is no longer read
       body.resume();
     }
     await clientEnded;
@@ -853,11 +870,20 @@ export class RelayRuntime {
    * For an authenticated user whose senders are restricted: the gate that holds the message
    * until its header From: is checked against the login-to-sender binding. Null otherwise.
    */
-  private headerFromGate(l: RelayListenerConfig, session: SMTPServerSession, signal: AbortSignal): HeaderFromGate | null {
+  /**
+   * Holds the message until its header is read when the header From: matters: the user's
+   * senders are restricted (login-to-sender binding), or DKIM picks its key by From:. The
+   * From: is parsed once, for both; `onFrom` gets it.
+   */
+  private headerFromGate(l: RelayListenerConfig, session: SMTPServerSession, signal: AbortSignal, onFrom: (from: FromHeader) => void): HeaderFromGate | null {
     const user = session.user;
-    if (typeof user !== 'string' || !this.senders.restricts(user)) return null;
+    const restricted = typeof user === 'string' && this.senders.restricts(user);
+    if (!restricted && this.dkim.size === 0) return null;
     return new HeaderFromGate((block) => {
-      const refusal = checkFromHeader(block, user, (address) => this.senders.owns(user, address));
+      const from = fromHeader(block);
+      onFrom(from);
+      if (!restricted) return null;
+      const refusal = checkParsedFromHeader(from, user, (address) => this.senders.owns(user, address));
       if (refusal) {
         this.metrics.senderLoginMismatch.inc({ where: 'header' });
         this.log.warn('sender not owned by user', { listener: l.name, session: session.id, user, where: 'header', reason: refusal.message });

@@ -1,8 +1,10 @@
 // The relay's configuration (RelayConfig JSON) in a ConfigMap, key relay.json.
+import { renderDkim } from './dkim.js';
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import { DEFAULTS, type SmtpRelay } from '../../api/types.js';
 import { MOUNTS, RELAY_CONFIG_KEY, type RelayConfig, type RelayListenerConfig } from '../../common/relay-config.js';
 import { childMeta, names, type Built } from './labels.js';
+import { effectiveUpstreams, renderRoutes, renderUpstream } from './upstreams.js';
 import { containerPort, enabledListeners, isDurable, METRICS_PORT, parseDuration, type BuildContext } from './spec.js';
 
 export type ConfigMapObject = Built<V1ConfigMap>;
@@ -27,6 +29,13 @@ function renderLimits(relay: SmtpRelay): RelayConfig['limits'] {
   };
 }
 
+/** spec.upstream as relay.json `upstream` (the relay names it `default`), or spec.upstreams with their routes. */
+function renderUpstreams(relay: SmtpRelay): Pick<RelayConfig, 'upstream' | 'upstreams' | 'routes'> {
+  const ups = effectiveUpstreams(relay);
+  if (ups.length === 1 && ups[0]!.shorthand) return { upstream: renderUpstream(ups[0]!) };
+  return { upstreams: ups.map((u) => ({ name: u.name, ...renderUpstream(u) })), routes: renderRoutes(relay, ups) };
+}
+
 export function renderRelayConfig(relay: SmtpRelay): RelayConfig {
   const { spec } = relay;
   const listeners: RelayListenerConfig[] = enabledListeners(relay).map((l) => {
@@ -43,11 +52,7 @@ export function renderRelayConfig(relay: SmtpRelay): RelayConfig {
     hostname: spec.hostname,
     listeners,
     tls: { dir: MOUNTS.tls, minVersion: spec.tls.minVersion ?? DEFAULTS.minVersion, profile: spec.tls.profile ?? DEFAULTS.profile },
-    upstream: {
-      host: spec.upstream.host,
-      port: spec.upstream.port ?? DEFAULTS.upstreamPort,
-      tls: spec.upstream.tls ?? DEFAULTS.upstreamTls,
-    },
+    ...renderUpstreams(relay),
     policy: {
       allowedSenderDomains: [...(spec.policy?.allowedSenderDomains ?? [])],
       maxMessageBytes: spec.policy?.maxMessageBytes ?? DEFAULTS.maxMessageBytes,
@@ -58,15 +63,14 @@ export function renderRelayConfig(relay: SmtpRelay): RelayConfig {
     metricsPort: METRICS_PORT,
   };
   if (spec.auth?.secretRef?.name) config.usersDir = MOUNTS.users;
-  if (spec.upstream.credentialsSecretRef?.name && config.upstream) config.upstream.credentialsDir = MOUNTS.upstreamCredentials;
-  if (spec.upstream.caSecretRef?.name && config.upstream) config.upstream.caDir = MOUNTS.upstreamCa;
   if (spec.policy?.rateLimit) {
     const { messagesPerMinute, burst } = spec.policy.rateLimit;
     config.policy.rateLimit = { messagesPerMinute, burst: burst ?? messagesPerMinute };
   }
   const senders = spec.auth?.senders ?? [];
   if (senders.length > 0) config.policy.senderLogins = Object.fromEntries(senders.map((b) => [b.user, [...b.allowed]]));
-  if (spec.dkim) config.dkim = { selector: spec.dkim.selector, domain: spec.dkim.domain, keyDir: MOUNTS.dkim };
+  const dkim = renderDkim(relay);
+  if (dkim) config.dkim = dkim;
   if (isDurable(relay)) config.queue = renderQueue(relay);
   return config;
 }

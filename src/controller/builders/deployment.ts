@@ -14,19 +14,16 @@ export const RELAY_CONTAINER = 'relay';
 export const RUN_AS_USER = 65532;
 export const TERMINATION_GRACE_SECONDS = 60;
 
-const SECRET_MOUNTS: Record<SecretRole, string> = {
+// Roles whose Secret has one fixed place; upstream Secrets carry their own (builders/upstreams.ts).
+const SECRET_MOUNTS: Partial<Record<SecretRole, string>> = {
   tls: MOUNTS.tls,
   users: MOUNTS.users,
-  upstreamCredentials: MOUNTS.upstreamCredentials,
-  upstreamCa: MOUNTS.upstreamCa,
   dkim: MOUNTS.dkim,
 };
 
-const VOLUME_NAMES: Record<SecretRole, string> = {
+const VOLUME_NAMES: Partial<Record<SecretRole, string>> = {
   tls: 'tls',
   users: 'users',
-  upstreamCredentials: 'upstream-credentials',
-  upstreamCa: 'upstream-ca',
   dkim: 'dkim',
 };
 
@@ -40,7 +37,7 @@ export function configChecksum(relay: SmtpRelay, ctx: BuildContext): string {
   const hash = createHash('sha256');
   hash.update(renderRelayConfigJson(relay));
   for (const ref of referencedSecrets(relay)) {
-    hash.update(`\0${ref.role}=${ref.name}@${ctx.secretVersions[ref.name] ?? ''}`);
+    hash.update(`\0${ref.role}${ref.upstream ? `:${ref.upstream}` : ''}=${ref.name}@${ctx.secretVersions[ref.name] ?? ''}`);
   }
   return hash.digest('hex');
 }
@@ -64,10 +61,10 @@ function volumesAndMounts(relay: SmtpRelay): { volumes: V1Volume[]; mounts: V1Vo
   ];
   const mounts: V1VolumeMount[] = [{ name: 'config', mountPath: MOUNTS.config, readOnly: true }];
   for (const ref of referencedSecrets(relay)) {
-    const name = VOLUME_NAMES[ref.role];
-    // 0440 + fsGroup: readable by the relay's group only.
-    volumes.push({ name, secret: { secretName: ref.name, defaultMode: 0o440 } });
-    mounts.push({ name, mountPath: SECRET_MOUNTS[ref.role], readOnly: true });
+    const name = ref.volumeName ?? VOLUME_NAMES[ref.role]!;
+    // 0440 + fsGroup: readable by the relay's group only. items: the named keys onto the file names the relay reads.
+    volumes.push({ name, secret: { secretName: ref.name, ...(ref.items ? { items: ref.items.map((i) => ({ ...i })) } : {}), defaultMode: 0o440 } });
+    mounts.push({ name, mountPath: ref.mountPath ?? SECRET_MOUNTS[ref.role]!, readOnly: true });
   }
   // The root filesystem is read-only: scratch space lives in emptyDirs.
   volumes.push({ name: 'tmp', emptyDir: { sizeLimit: '64Mi' } }, { name: 'spool', emptyDir: { sizeLimit: spoolSizeLimit(relay) } });

@@ -1,12 +1,13 @@
 // Per-relay NetworkPolicy: the relay pods accept only what they serve and reach only
 // what they need. Ingress: the authenticated listeners from anywhere, the unauthenticated
 // relay listener only from its allowedNetworks, the metrics port only from the monitoring
-// namespace. Egress: the upstream port and DNS. Kubelet probes come from the node, which
+// namespace. Egress: every upstream's port (and 443 for OAuth2 token endpoints) and DNS. Kubelet probes come from the node, which
 // NetworkPolicy implementations allow.
 import type { V1NetworkPolicy, V1NetworkPolicyPort } from '@kubernetes/client-node';
-import { DEFAULTS, type SmtpRelay } from '../../api/types.js';
+import type { SmtpRelay } from '../../api/types.js';
 import type { KubeObject } from '../../kube/types.js';
 import { childMeta, names, selectorLabels } from './labels.js';
+import { egressPorts } from './upstreams.js';
 import { containerPort, DEFAULT_MONITORING_NAMESPACE, METRICS_PORT, publicListeners, relayListener, type BuildContext } from './spec.js';
 
 // client-node spells `from` as `_from` in its model; these are the wire shapes.
@@ -48,8 +49,9 @@ export function buildNetworkPolicy(relay: SmtpRelay, ctx: BuildContext): Network
       policyTypes: ['Ingress', 'Egress'],
       ingress,
       egress: [
-        // The smarthost: a DNS name or an address outside the cluster, so any destination on its port.
-        { ports: [tcp(relay.spec.upstream.port ?? DEFAULTS.upstreamPort)] },
+        // The smarthosts: DNS names or addresses outside the cluster, so any destination on their ports;
+        // with an OAuth2 upstream also its token endpoint's port (443: login.microsoftonline.com, oauth2.googleapis.com).
+        { ports: egressPorts(relay).map(tcp) },
         // Resolving the upstream's name: cluster DNS or a node-local cache, UDP and TCP.
         { ports: [{ protocol: 'UDP', port: 53 }, tcp(53)] },
       ],

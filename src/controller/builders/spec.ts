@@ -1,8 +1,10 @@
 // Reading an SmtpRelay spec with defaults applied, and the Secrets it references.
 // The CRD schema applies the same defaults; applying them here too keeps the
 // builders correct for objects written before a default existed.
+import { effectiveDkimKeys } from './dkim.js';
 import { DEFAULTS, type SmtpRelay } from '../../api/types.js';
 import { names } from './labels.js';
+import { effectiveUpstreams } from './upstreams.js';
 
 export interface BuildContext {
   /** Image used when spec.image is empty (the operator's --default-relay-image). */
@@ -24,7 +26,7 @@ export interface BuildContext {
 
 export const DEFAULT_MONITORING_NAMESPACE = 'monitoring';
 
-export type SecretRole = 'tls' | 'users' | 'upstreamCredentials' | 'upstreamCa' | 'dkim';
+export type SecretRole = 'tls' | 'users' | 'upstreamCredentials' | 'upstreamCa' | 'upstreamOAuth2' | 'dkim';
 
 export interface SecretReference {
   role: SecretRole;
@@ -33,6 +35,29 @@ export interface SecretReference {
   requiredKeys: string[];
   /** false for the cert-manager-written TLS Secret, which appears only once issued. */
   userProvided: boolean;
+  /** spec.upstreams: the upstream this Secret belongs to, its volume, mount path and key projection (builders/upstreams.ts). */
+  upstream?: string;
+  volumeName?: string;
+  mountPath?: string;
+  items?: { key: string; path: string }[];
+}
+
+const UPSTREAM_ROLES = { credentials: 'upstreamCredentials', ca: 'upstreamCa', oauth2: 'upstreamOAuth2' } as const;
+
+/** The Secrets of spec.upstream / spec.upstreams, with where and how they are mounted. */
+function upstreamSecrets(relay: SmtpRelay): SecretReference[] {
+  return effectiveUpstreams(relay).flatMap((u) =>
+    u.secrets.map((m) => ({
+      role: UPSTREAM_ROLES[m.purpose],
+      name: m.secret,
+      requiredKeys: m.items ? m.items.map((i) => i.key) : m.purpose === 'credentials' ? ['username', 'password'] : ['ca.crt'],
+      userProvided: true,
+      ...(u.shorthand ? {} : { upstream: u.name }),
+      volumeName: m.volumeName,
+      mountPath: m.mountPath,
+      ...(m.items ? { items: m.items } : {}),
+    })),
+  );
 }
 
 /** Every Secret the relay pods mount, in a stable order. */
@@ -42,11 +67,10 @@ export function referencedSecrets(relay: SmtpRelay): SecretReference[] {
     { role: 'tls', name: names.tlsSecret(relay), requiredKeys: ['tls.crt', 'tls.key'], userProvided: !spec.tls.issuerRef },
   ];
   if (spec.auth?.secretRef?.name) refs.push({ role: 'users', name: spec.auth.secretRef.name, requiredKeys: [], userProvided: true });
-  if (spec.upstream.credentialsSecretRef?.name) {
-    refs.push({ role: 'upstreamCredentials', name: spec.upstream.credentialsSecretRef.name, requiredKeys: ['username', 'password'], userProvided: true });
+  refs.push(...upstreamSecrets(relay));
+  for (const k of effectiveDkimKeys(relay)) {
+    refs.push({ role: 'dkim', name: k.secret, requiredKeys: [k.secretKey], userProvided: true, volumeName: k.volumeName, mountPath: k.mountPath, ...(k.items ? { items: k.items } : {}) });
   }
-  if (spec.upstream.caSecretRef?.name) refs.push({ role: 'upstreamCa', name: spec.upstream.caSecretRef.name, requiredKeys: ['ca.crt'], userProvided: true });
-  if (spec.dkim?.keySecretRef?.name) refs.push({ role: 'dkim', name: spec.dkim.keySecretRef.name, requiredKeys: ['private.key'], userProvided: true });
   return refs;
 }
 

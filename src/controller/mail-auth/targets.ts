@@ -16,13 +16,21 @@ function domainOf(entry: string): string {
   return (at >= 0 ? entry.slice(at + 1) : entry).trim().toLowerCase().replace(/\.$/, '');
 }
 
+/** The signing keys of spec.dkim, either shape (selector and domain; no key material). */
+export function dkimKeysOfSpec(spec: SmtpRelaySpec): DkimSigningKey[] {
+  const d = spec.dkim;
+  if (!d) return [];
+  if (d.keys) return d.keys.map((k) => ({ domain: k.domain, selector: k.selector }));
+  return d.domain && d.selector ? [{ domain: d.domain, selector: d.selector }] : [];
+}
+
 /** Every concrete sender domain of a spec: policy, relay listener, per-user senders, DKIM. */
 export function senderDomainsOfSpec(spec: SmtpRelaySpec): string[] {
   const domains = [
     ...(spec.policy?.allowedSenderDomains ?? []),
     ...(spec.listeners?.relay?.enabled ? spec.listeners.relay.allowedSenderDomains : []),
     ...(spec.auth?.senders ?? []).flatMap((s) => s.allowed),
-    ...(spec.dkim ? [spec.dkim.domain] : []),
+    ...dkimKeysOfSpec(spec).map((k) => k.domain),
   ];
   return [...new Set(domains.map(domainOf))].filter((d) => d !== '' && !d.startsWith('*')).sort();
 }

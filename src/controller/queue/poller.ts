@@ -7,8 +7,13 @@
 // Drain requests are level-based too: POST /drain is sent whenever a pod that must drain
 // last reported draining: false (so a restarted pod is asked again), DELETE /drain whenever
 // a pod that must serve reports draining: true.
+//
+// For a relay that signs, the same poll reads GET /dkim: the public halves of the pods' DKIM
+// keys, which the mail-authentication check compares with DNS (the operator never reads a
+// DKIM private key). A pod that does not answer it (an older image: 404) just reports none.
 import http from 'node:http';
 import { DRAIN_PATH, QUEUE_PATH, type QueueSummary } from '../../common/queue-summary.js';
+import { DKIM_PATH, type DkimPublicKey, type DkimPublicKeys } from '../../common/dkim-keys.js';
 import type { Logger } from '../../common/logger.js';
 import type { ObservedQueuePod } from './drain.js';
 import type { QueueTarget } from './targets.js';
@@ -26,6 +31,8 @@ export interface QueuePollerOptions {
   /** Latest total depth per relay, for the operator's metrics (never status). */
   onDepth?: (key: string, depth: number | undefined) => void;
   request?: QueueRequest;
+  /** GET /dkim of one pod. Default: HTTP to the pod's metrics port. */
+  dkimRequest?: (target: QueueTarget, timeoutMs: number) => Promise<DkimPublicKeys>;
   now?: () => number;
 }
 
@@ -35,11 +42,15 @@ export interface QueueObserveInput {
   intervalMs: number;
   drain: readonly string[];
   resume: readonly string[];
+  /** Also read GET /dkim (the relay signs). */
+  dkim?: boolean;
 }
 
 interface PodResult {
   summary?: QueueSummary;
   error?: string;
+  /** GET /dkim's keys; undefined when not asked or not answered. */
+  dkim?: DkimPublicKey[];
   at: number;
 }
 
@@ -54,8 +65,13 @@ interface RelayState {
 const EARLY_POLL_GAP_MS = 1_000;
 
 /** GET/POST/DELETE against a relay's metrics port; resolves with the QueueSummary it answers. */
-export const httpQueueRequest: QueueRequest = (method, target, path, timeoutMs) =>
-  new Promise((resolve, reject) => {
+export const httpQueueRequest: QueueRequest = (method, target, path, timeoutMs) => httpJson<QueueSummary>(method, target, path, timeoutMs);
+
+/** GET /dkim of one pod. */
+export const httpDkimRequest = (target: QueueTarget, timeoutMs: number): Promise<DkimPublicKeys> => httpJson<DkimPublicKeys>('GET', target, DKIM_PATH, timeoutMs);
+
+function httpJson<T>(method: 'GET' | 'POST' | 'DELETE', target: QueueTarget, path: string, timeoutMs: number): Promise<T> {
+  return new Promise((resolve, reject) => {
     const req = http.request({ host: target.host, port: target.port, path, method, timeout: timeoutMs, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
@@ -63,7 +79,7 @@ export const httpQueueRequest: QueueRequest = (method, target, path, timeoutMs) 
         const text = Buffer.concat(chunks).toString('utf8');
         if ((res.statusCode ?? 0) >= 300) return reject(new Error(`${method} ${path} answered ${res.statusCode}`));
         try {
-          resolve(JSON.parse(text) as QueueSummary);
+          resolve(JSON.parse(text) as T);
         } catch {
           reject(new Error(`${method} ${path}: not JSON`));
         }
@@ -74,6 +90,13 @@ export const httpQueueRequest: QueueRequest = (method, target, path, timeoutMs) 
     req.on('error', reject);
     req.end();
   });
+}
+
+/** Well-formed keys of a GET /dkim answer (a pod is not trusted to answer sensibly). */
+function dkimKeysOf(answer: DkimPublicKeys): DkimPublicKey[] {
+  const keys = Array.isArray(answer?.keys) ? answer.keys : [];
+  return keys.filter((k) => typeof k?.domain === 'string' && typeof k.selector === 'string' && typeof k.publicKey === 'string');
+}
 
 class Semaphore {
   private readonly waiters: (() => void)[] = [];
@@ -131,6 +154,33 @@ export class QueuePoller {
     return { nextPollInMs: state.running ? input.intervalMs : Math.max(pendingAction ? EARLY_POLL_GAP_MS : 0, state.nextAt - now) };
   }
 
+  /**
+   * The DKIM public keys the relay's pods reported, one per domain and selector: the one most
+   * pods report (ties: the first in sort order), so a rollout in progress gives a stable answer.
+   * undefined while no pod answered GET /dkim.
+   */
+  dkimKeys(key: string): DkimPublicKey[] | undefined {
+    const results = this.relays.get(key)?.results;
+    const answered = [...(results?.values() ?? [])].filter((r) => r.dkim !== undefined);
+    if (answered.length === 0) return undefined;
+    const votes = new Map<string, Map<string, number>>();
+    for (const r of answered) {
+      for (const k of r.dkim!) {
+        const id = `${k.domain}|${k.selector}`;
+        const counts = votes.get(id) ?? new Map<string, number>();
+        counts.set(k.publicKey, (counts.get(k.publicKey) ?? 0) + 1);
+        votes.set(id, counts);
+      }
+    }
+    return [...votes]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([id, counts]) => {
+        const [domain = '', selector = ''] = id.split('|');
+        const [publicKey] = [...counts].sort(([ka, a], [kb, b]) => b - a || (ka < kb ? -1 : ka > kb ? 1 : 0))[0]!;
+        return { domain, selector, publicKey };
+      });
+  }
+
   forget(key: string): void {
     this.relays.delete(key);
     this.opts.onDepth?.(key, undefined);
@@ -151,6 +201,7 @@ export class QueuePoller {
   private start(input: QueueObserveInput, state: RelayState): void {
     state.running = true;
     const timeout = this.opts.timeoutMs ?? 3_000;
+    const previousDkim = (pod: string) => state.results.get(pod)?.dkim;
     const run = (async () => {
       await Promise.all(
         input.targets.map((t) =>
@@ -161,9 +212,13 @@ export class QueuePoller {
                 await this.request(action, t, DRAIN_PATH, timeout);
                 this.opts.logger.info(action === 'POST' ? 'asked a relay pod to drain its queue' : 'asked a relay pod to accept mail again', { relay: input.key, pod: t.pod });
               }
-              state.results.set(t.pod, { summary: await this.request('GET', t, QUEUE_PATH, timeout), at: this.now() });
+              const summary = await this.request('GET', t, QUEUE_PATH, timeout);
+              // A failed read keeps the pod's last keys: keys change on rotation, not on a lost request.
+              const dkim = input.dkim ? await (this.opts.dkimRequest ?? httpDkimRequest)(t, timeout).then(dkimKeysOf, () => previousDkim(t.pod)) : undefined;
+              state.results.set(t.pod, { summary, ...(dkim ? { dkim } : {}), at: this.now() });
             } catch (err) {
-              state.results.set(t.pod, { error: err instanceof Error ? err.message : String(err), at: this.now() });
+              const dkim = input.dkim ? previousDkim(t.pod) : undefined;
+              state.results.set(t.pod, { error: err instanceof Error ? err.message : String(err), ...(dkim ? { dkim } : {}), at: this.now() });
             }
           }),
         ),

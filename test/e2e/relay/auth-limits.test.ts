@@ -22,7 +22,7 @@ beforeAll(async () => {
   const dkimDir = path.join(fx.root, 'dkim');
   fs.mkdirSync(dkimDir);
   execFileSync('openssl', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', path.join(dkimDir, 'private.key')], { stdio: 'ignore' });
-  fx.config.dkim = { selector: 'sel1', domain: 'example.com', keyDir: dkimDir };
+  fx.config.dkim = [{ selector: 'sel1', domain: 'example.com', keyDir: dkimDir }];
   relay = await startInProcessRelay(fx, 200);
 });
 afterAll(async () => {

@@ -64,7 +64,7 @@ beforeAll(async () => {
   // What a crash leaves behind: a message directory with a spill file.
   fs.mkdirSync(path.join(spoolDir, 'msg-left-by-a-crash'), { recursive: true });
   fs.writeFileSync(path.join(spoolDir, 'msg-left-by-a-crash', 'message.1-abc'), 'x'.repeat(4096));
-  fx.config.dkim = { selector: 'sel1', domain: 'example.com', keyDir: dkimDir };
+  fx.config.dkim = [{ selector: 'sel1', domain: 'example.com', keyDir: dkimDir }];
   fx.config.spoolDir = spoolDir;
   fs.writeFileSync(fx.configPath, JSON.stringify(fx.config, null, 2));
   // A small V8 heap: what the relay holds must not hide in a lazily collected heap.
@@ -145,7 +145,7 @@ describe('DKIM spill and DATA slots (real relay process)', () => {
     expect(await c.cmd('RCPT TO:<rcpt@dest.example>')).toMatch(/^250 /);
     expect(await c.cmd('DATA')).toMatch(/^354 /);
     const chunk = `${'y'.repeat(1022)}\r\n`.repeat(1024); // 1 MiB
-    c.socket.write('Subject: cut\r\n\r\n');
+    c.socket.write('From: <app@example.com>\r\nSubject: cut\r\n\r\n'); // DKIM signs (and spills) only mail whose From: aligns with the key
     for (let i = 0; i < 4; i++) await new Promise<void>((resolve) => c.socket.write(chunk, () => resolve()));
     // The spill file exists while the message is in...
     const until = Date.now() + 5000;

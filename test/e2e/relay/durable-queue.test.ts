@@ -252,7 +252,7 @@ describe('durable queue: DKIM, SIGTERM, and the /queue contract in pass-through 
     const dir = path.join(fx.root, 'q-dkim');
     const config: FixtureConfig = structuredClone(fx.config);
     config.queue = { dir, maxAgeMs: 3_600_000, minBackoffMs: 200, maxBackoffMs: 500 };
-    config.dkim = { selector: 'sel1', domain: 'example.com', keyDir: dkimDir };
+    config.dkim = [{ selector: 'sel1', domain: 'example.com', keyDir: dkimDir }];
     config.spoolDir = path.join(fx.root, 'spool-dkim');
     const relay = await startInProcessRelay({ ...fx, config });
     relays.push(relay);

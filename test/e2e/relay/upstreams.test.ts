@@ -187,8 +187,15 @@ describe('failover and the circuit breaker', () => {
     cap.fail = 'perm';
     expect(await send(relay, 'app@example.com', 'replay-perm')).toMatchObject({ ok: false, code: 554 });
     cap.fail = 'none';
+    // Refused at RCPT (5xx) before the upstream read any of a large body: the answer comes at
+    // once, the client's DATA is still read to its end (the copy no longer holds it back).
+    cap.rejectRecipients.set('nobody@dest.example', 550);
+    const refusedAt = Date.now();
+    const refused = await sendWithNodemailer({ port: relay.port('submission') as number, ca: fx.ca.caCert, user: USER, pass: PASSWORD, from: 'app@example.com', to: ['nobody@dest.example'], raw: message(300 * 1024, 'replay-rcpt') });
+    expect(refused).toMatchObject({ ok: false, code: 550 });
+    expect(Date.now() - refusedAt).toBeLessThan(5000);
     await new Promise((r) => setTimeout(r, 500));
-    expect(count(postfixB, 'replay-perm')).toBe(0);
+    expect(count(postfixB, 'replay-perm') + count(postfixB, 'replay-rcpt')).toBe(0);
     // The spool keeps nothing once the messages are done.
     const spoolDir = (relay as unknown as { spool: { dir: string } }).spool.dir;
     expect(fs.readdirSync(spoolDir)).toEqual([]);

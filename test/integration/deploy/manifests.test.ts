@@ -184,7 +184,7 @@ describe('Pod Security of relay pods (buildDeployment)', () => {
 describe('deploy/samples', () => {
   test('the Secrets and SmtpRelays render and pass server-side dry run', async () => {
     const samples = (await render('deploy/samples')).filter((o) => o.kind !== 'ClusterIssuer');
-    expect(samples.filter((o) => o.kind === 'SmtpRelay')).toHaveLength(3);
+    expect(samples.filter((o) => o.kind === 'SmtpRelay')).toHaveLength(8);
     const r = await dryRunApply(samples, plain.name);
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
     expect(r.stdout.trim().split('\n')).toHaveLength(samples.length);

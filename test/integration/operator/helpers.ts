@@ -19,7 +19,7 @@ import { kubeconfigPath, kubectl } from '../../harness/kube.js';
 
 export async function runOperatorInProcess(namespace: string, extraArgs: string[] = [], kubeconfig = kubeconfigPath()): Promise<OperatorHandle> {
   const opts = parseOperatorFlags(
-    ['--namespace', namespace, '--leader-elect=false', '--tls-probe=off', '--metrics-port=0', '--health-port=0', '--bind-address=127.0.0.1', ...extraArgs],
+    ['--namespace', namespace, '--leader-elect=false', '--tls-probe=off', '--mail-auth-check=off', '--metrics-port=0', '--health-port=0', '--bind-address=127.0.0.1', ...extraArgs],
     {},
   ) as OperatorOptions;
   const kc = loadKubeConfig({ kubeconfig });

@@ -29,7 +29,7 @@ beforeAll(async () => {
   const saKubeconfig = await serviceAccountKubeconfig({ kubeconfigPath: kubeconfigPath() }, SYSTEM_NS, 'smtp-relay-operator');
   child = spawn(
     nodeBin,
-    [cliPath, 'operator', '--kubeconfig', saKubeconfig, '--namespace', ns.name, '--tls-probe=off', '--leader-elect=true', '--leader-election-namespace', SYSTEM_NS, '--leader-election-id', leaseName, '--metrics-port=0', '--health-port=0', '--bind-address=127.0.0.1'],
+    [cliPath, 'operator', '--kubeconfig', saKubeconfig, '--namespace', ns.name, '--tls-probe=off', '--mail-auth-check=off', '--leader-elect=true', '--leader-election-namespace', SYSTEM_NS, '--leader-election-id', leaseName, '--metrics-port=0', '--health-port=0', '--bind-address=127.0.0.1'],
     { env: { ...process.env, KUBECONFIG: '', LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   child.stdout!.setEncoding('utf8').on('data', (c: string) => (output += c));

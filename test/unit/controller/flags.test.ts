@@ -23,7 +23,16 @@ describe('operator flags', () => {
       allowedClusterIssuers: ['*'],
       allowedUpstreamHosts: ['*'],
       monitoringNamespace: 'monitoring',
+      mailAuthCheck: true,
+      dnsServers: [],
     });
+  });
+
+  test('--mail-auth-check and --dns-servers: the daily SPF/DKIM/DMARC lookups and where they go', () => {
+    expect(parse(['--mail-auth-check=off']).mailAuthCheck).toBe(false);
+    expect(parse(['--dns-servers', '10.96.0.10, 127.0.0.1:5353,[::1]:53']).dnsServers).toEqual(['10.96.0.10', '127.0.0.1:5353', '[::1]:53']);
+    expect(() => parse(['--dns-servers=dns.example.com'])).toThrow(FlagError);
+    expect(() => parse(['--dns-servers=dns.example.com'])).toThrow(/--dns-servers: "dns.example.com" is not an IP address/);
   });
 
   test('--drain-timeout bounds how long a Durable replica may deliver its queue before removal', () => {
