@@ -7,6 +7,7 @@ import type { DomainMailAuth, MailAuthTarget } from './evaluate.js';
 import { checkMailAuth } from './lookup.js';
 import { afterMailAuthCheck, mailAuthDue, targetsKey, type MailAuthScheduleState } from './schedule.js';
 import type { TxtLookup } from './txt-answer.js';
+import { Semaphore } from '../../common/semaphore.js';
 
 export interface MailAuthMonitorOptions {
   lookup: TxtLookup;
@@ -34,14 +35,13 @@ interface RelayState {
 export class MailAuthMonitor {
   private readonly relays = new Map<string, RelayState>();
   private readonly inflight = new Set<Promise<void>>();
-  private readonly waiters: (() => void)[] = [];
-  private free: number;
+  private readonly slots: Semaphore;
   private stopped = false;
   private readonly now: () => number;
   private readonly random: () => number;
 
   constructor(private readonly opts: MailAuthMonitorOptions) {
-    this.free = opts.concurrency;
+    this.slots = new Semaphore(opts.concurrency);
     this.now = opts.now ?? Date.now;
     this.random = opts.random ?? Math.random;
   }
@@ -78,20 +78,8 @@ export class MailAuthMonitor {
     await Promise.allSettled([...this.inflight]);
   }
 
-  private async slot<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.free > 0) this.free--;
-    else await new Promise<void>((r) => this.waiters.push(r));
-    try {
-      return await fn();
-    } finally {
-      const next = this.waiters.shift();
-      if (next) next();
-      else this.free++;
-    }
-  }
-
   private async run(key: string, state: RelayState, tkey: string, targets: MailAuthTarget[], startedAt: number): Promise<void> {
-    const results = await Promise.all(targets.map((t) => this.slot(() => checkMailAuth(t, this.opts.lookup))));
+    const results = await Promise.all(targets.map((t) => this.slots.run(() => checkMailAuth(t, this.opts.lookup))));
     if (this.stopped || this.relays.get(key) !== state) return;
     const lookupFailed = results.some((r) => r.dkim.lookupError || r.dmarc.lookupError || r.spf.lookupError);
     state.schedule = afterMailAuthCheck(tkey, startedAt, lookupFailed, this.random);

@@ -17,6 +17,7 @@ import { DKIM_PATH, type DkimPublicKey, type DkimPublicKeys } from '../../common
 import type { Logger } from '../../common/logger.js';
 import type { ObservedQueuePod } from './drain.js';
 import type { QueueTarget } from './targets.js';
+import { Semaphore } from '../../common/semaphore.js';
 
 export type QueueRequest = (method: 'GET' | 'POST' | 'DELETE', target: QueueTarget, path: string, timeoutMs: number) => Promise<QueueSummary>;
 
@@ -96,22 +97,6 @@ function httpJson<T>(method: 'GET' | 'POST' | 'DELETE', target: QueueTarget, pat
 function dkimKeysOf(answer: DkimPublicKeys): DkimPublicKey[] {
   const keys = Array.isArray(answer?.keys) ? answer.keys : [];
   return keys.filter((k) => typeof k?.domain === 'string' && typeof k.selector === 'string' && typeof k.publicKey === 'string');
-}
-
-class Semaphore {
-  private readonly waiters: (() => void)[] = [];
-  constructor(private free: number) {}
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.free > 0) this.free--;
-    else await new Promise<void>((r) => this.waiters.push(r));
-    try {
-      return await fn();
-    } finally {
-      const next = this.waiters.shift();
-      if (next) next();
-      else this.free++;
-    }
-  }
 }
 
 export class QueuePoller {

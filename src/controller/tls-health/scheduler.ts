@@ -18,6 +18,7 @@ import { parseDuration } from '../builders/index.js';
 import type { ProbeMetrics } from './metrics.js';
 import { DEFAULT_PROBE_INTERVAL_MS, deepKey, plan, probeKey, started, type ScheduleState } from './schedule.js';
 import type { ProbeTarget } from './targets.js';
+import { Semaphore } from '../../common/semaphore.js';
 
 export interface TlsHealthOptions {
   /** Endpoints probed at once, over all relays (--probe-concurrency). */
@@ -70,23 +71,6 @@ interface RelayState {
   schedule: ScheduleState;
   results: Map<string, EndpointResult>;
   running: boolean;
-}
-
-/** A counting semaphore. */
-class Semaphore {
-  private readonly waiters: (() => void)[] = [];
-  constructor(private free: number) {}
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.free > 0) this.free--;
-    else await new Promise<void>((r) => this.waiters.push(r));
-    try {
-      return await fn();
-    } finally {
-      const next = this.waiters.shift();
-      if (next) next();
-      else this.free++;
-    }
-  }
 }
 
 export function intervalOf(relay: SmtpRelay, overrideMs?: number): number {
