@@ -1,6 +1,8 @@
 // docs/reference.md, generated from the schema: descriptions, types, defaults
 // and validations, one section per object. Pure: no I/O.
 
+import { smtpUserPrinterColumns, smtpUserSchema } from './schema-smtpuser.js';
+import { USER_KIND, USER_PLURAL, USER_SHORT_NAMES } from './smtpuser.js';
 import { API_VERSION, KIND, PLURAL, SHORT_NAMES } from './types.js';
 import { type JSONSchemaProps, type ValidationRule } from './schema-types.js';
 import { LIMITS, printerColumns, smtpRelaySchema } from './schema.js';
@@ -149,5 +151,31 @@ export function renderReference(): string {
   out.push('');
   objectSections('spec', root.properties!.spec!, out);
   objectSections('status', root.properties!.status!, out);
+  userReference(out);
   return `${out.join('\n').replace(/\n{3,}/g, '\n\n').trimEnd()}\n`;
+}
+
+/** The SmtpUser kind (src/api/schema-smtpuser.ts), after SmtpRelay: its fields are prefixed with the kind. */
+function userReference(out: string[]): void {
+  out.push(
+    '',
+    '# SmtpUser API reference',
+    '',
+    `\`${API_VERSION}\`, kind \`${USER_KIND}\` (plural \`${USER_PLURAL}\`, short name \`${USER_SHORT_NAMES.join('`, `')}\`), namespaced, with a status subresource. Guide: [smtpusers.md](smtpusers.md).`,
+    '',
+    smtpUserSchema.description ?? '',
+    '',
+    '## SmtpUser printer columns',
+    '',
+    '| Column | JSONPath | Type | Shown |',
+    '| --- | --- | --- | --- |',
+    ...smtpUserPrinterColumns.map((c) => `| ${c.name} | ${code(c.jsonPath)} | ${c.type} | ${c.priority ? '`-o wide`' : 'always'} |`),
+    '',
+    '## SmtpUser fields',
+    '',
+  );
+  for (const r of smtpUserSchema.properties?.metadata?.properties?.name?.['x-kubernetes-validations'] ?? []) out.push(`- (\`SmtpUser metadata.name\`) ${r.message}.`);
+  out.push('');
+  objectSections('SmtpUser.spec', smtpUserSchema.properties!.spec!, out);
+  objectSections('SmtpUser.status', smtpUserSchema.properties!.status!, out);
 }

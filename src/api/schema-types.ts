@@ -89,3 +89,26 @@ export function walkSchema(node: JSONSchemaProps, visit: (path: string, node: JS
   if (node.items) walkSchema(node.items, visit, `${path}[]`);
   if (node.additionalProperties) walkSchema(node.additionalProperties, visit, `${path}{}`);
 }
+
+/** metav1.LabelSelector. */
+export const labelSelectorSchema = (description: string): JSONSchemaProps =>
+  obj(
+    description,
+    {
+      matchLabels: stringMap('Labels the namespace must carry (all of them).', { maxProperties: 32 }),
+      matchExpressions: arr(
+        'Set-based requirements, all of which must hold.',
+        obj(
+          'One requirement.',
+          {
+            key: str('Label key.', { minLength: 1, maxLength: 317 }),
+            operator: str('In, NotIn, Exists or DoesNotExist.', { enum: ['In', 'NotIn', 'Exists', 'DoesNotExist'] }),
+            values: arr('Values for In and NotIn; empty for Exists and DoesNotExist.', str('A label value.', { maxLength: 63 }), { maxItems: 64 }),
+          },
+          { required: ['key', 'operator'] },
+        ),
+        { maxItems: 16 },
+      ),
+    },
+    { 'x-kubernetes-map-type': 'atomic' },
+  );

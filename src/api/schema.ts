@@ -19,7 +19,7 @@ import {
   matches,
 } from './cel.js';
 import { dkim, dkimDomainsAllowedRule, senderDomainsStatusSchema } from './schema-dkim.js';
-import { type JSONSchemaProps, arr, bool, int32, int64, obj, passthrough, rule, str, stringMap } from './schema-types.js';
+import { type JSONSchemaProps, arr, bool, int32, int64, labelSelectorSchema, obj, passthrough, rule, str, stringMap } from './schema-types.js';
 import { routesSchema, upstreamSchema, upstreamSpecRules, upstreamsSchema } from './schema-upstreams.js';
 
 // Bounds. Every list and string a CEL rule reads has a maxItems/maxLength so
@@ -376,7 +376,7 @@ const auth = obj(
   'Users allowed to send through the submission and submissions listeners (AUTH PLAIN/LOGIN, only after TLS). Required while either of those listeners is enabled.',
   {
     secretRef: secretRef(
-      'Secret whose keys are usernames and whose values are passwords or bcrypt hashes ($2a$/$2b$/$2y$). Changes roll the relay pods.',
+      'Secret whose keys are usernames and whose values are passwords or bcrypt hashes ($2a$/$2b$/$2y$). The relay hot-reloads changes (no pod restart).',
       'auth.secretRef',
     ),
     senders: arr(
@@ -638,6 +638,11 @@ export const specSchema: JSONSchemaProps = obj(
     listeners,
     tls,
     auth,
+    users: obj('SmtpUsers: credentials other namespaces ask for by applying an SmtpUser. Off unless a namespace selector is set.', {
+      namespaceSelector: labelSelectorSchema(
+        'Namespaces whose SmtpUsers may attach to this relay. Unset: none, not even the relay\'s own namespace. {} selects every namespace; select one by name with matchLabels {kubernetes.io/metadata.name: NAME}. Managed users are hot-reloaded by the relay (no pod restart) and merged with auth.secretRef\'s users (a static user wins on a name clash).',
+      ),
+    }),
     upstream,
     upstreams: upstreamsSchema,
     routes: routesSchema,
@@ -677,7 +682,7 @@ export const specSchema: JSONSchemaProps = obj(
 
 const timestamp = (description: string): JSONSchemaProps => str(description, { format: 'date-time' });
 
-const condition = obj(
+export const condition = obj(
   'A metav1.Condition.',
   {
     type: str('Condition type: Ready, Reconciling, Stalled, CertificateReady, Available, TLSHealthy, Delivering, UpstreamsHealthy or MailAuthentication.', {

@@ -24,6 +24,12 @@ export interface KeyedSecretRef {
   key?: string;
 }
 
+/** metav1.LabelSelector */
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: { key: string; operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist'; values?: string[] }[];
+}
+
 export interface IssuerRef {
   name: string;
   /** Issuer or ClusterIssuer. Default Issuer. */
@@ -234,6 +240,8 @@ export interface SmtpRelaySpec {
   listeners?: ListenersSpec;
   tls: TlsSpec;
   auth?: AuthSpec;
+  /** SmtpUsers from other namespaces: unset selector, none may attach. */
+  users?: { namespaceSelector?: LabelSelector };
   /** Exactly one of upstream and upstreams. */
   upstream?: UpstreamSpec;
   upstreams?: NamedUpstreamSpec[];

@@ -10,6 +10,7 @@ export const MOUNTS = {
   config: '/etc/smtp-relay/config', // relay.json
   tls: '/etc/smtp-relay/tls', // tls.crt, tls.key (kubernetes.io/tls Secret)
   users: '/etc/smtp-relay/users', // one file per user: name = username, content = password or bcrypt hash
+  managedUsers: '/etc/smtp-relay/managed-users', // the operator's <relay>-smtpusers Secret (SmtpUsers): one JSON file per user
   upstreamCredentials: '/etc/smtp-relay/upstream-credentials', // username, password
   upstreamCa: '/etc/smtp-relay/upstream-ca', // ca.crt
   dkim: '/etc/smtp-relay/dkim', // private.key
@@ -117,6 +118,12 @@ export interface RelayConfig {
   };
   /** Directory with one file per user; absent means no authenticated submission. */
   usersDir?: string;
+  /**
+   * Directory the operator fills for SmtpUsers (hot-reloaded, never rolls pods): one file per
+   * user, name = user name, content = JSON {hashes: [{hash, notAfter?}], senders: [...]}. The
+   * senders bind that user like policy.senderLogins (which wins for a name in both).
+   */
+  managedUsersDir?: string;
   /**
    * Today's single upstream: shorthand for `upstreams: [{ name: 'default', ...upstream }]` and
    * `routes: [{ upstreams: ['default'] }]` (one catch-all route). Exactly one of `upstream` and

@@ -22,6 +22,9 @@ import { createTxtLookup, MailAuthMonitor, type TxtLookup } from './mail-auth/in
 import { Reconciler } from './reconciler.js';
 import { TlsHealthScheduler } from './tls-health/index.js';
 import { SecretFactsCache } from './tls-secret.js';
+import { USER_KIND, USER_PLURAL, type SmtpUser } from '../api/smtpuser.js';
+import { createInformer } from '../kube/informer.js';
+import { SmtpUserController } from './users/controller.js';
 
 export interface OperatorHandle {
   metrics: OperatorMetrics;
@@ -56,6 +59,7 @@ export interface OperatorDeps {
 }
 
 const SECRET_INDEX = 'secrets';
+const USER_RELAY_INDEX = 'relay';
 
 export async function startOperator(opts: OperatorOptions, deps: OperatorDeps): Promise<OperatorHandle> {
   const { kubeConfig: kc, logger } = deps;
@@ -71,6 +75,41 @@ export async function startOperator(opts: OperatorOptions, deps: OperatorDeps): 
   // The relays' pods (IPs for the queue's GET /queue and POST /drain) and queue claims (names only: stranded mail).
   const pods = createInformerFor<KubeObject>(kc, { apiVersion: 'v1', kind: 'Pod', plural: 'pods', labelSelector: MANAGED_SELECTOR }, namespaces);
   const claims = createInformerFor<KubeObject>(kc, { apiVersion: 'v1', kind: 'PersistentVolumeClaim', plural: 'persistentvolumeclaims', labelSelector: MANAGED_SELECTOR, metadataOnly: true }, namespaces);
+
+  // SmtpUsers (controller/users), and the namespaces' labels for spec.users.namespaceSelector
+  // (metadata only; cluster-scoped, so not in a namespaced install, where a namespace is known by its name only).
+  const users = createInformerFor<KubeObject>(kc, { apiVersion: API_VERSION, kind: USER_KIND, plural: USER_PLURAL }, namespaces);
+  users.addIndex(USER_RELAY_INDEX, (obj) => {
+    const ref = (obj as unknown as SmtpUser).spec?.relayRef;
+    return ref ? [`${ref.namespace}/${ref.name}`] : [];
+  });
+  const namespaceInformer = namespaces ? undefined : createInformer<KubeObject>(kc, { apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', metadataOnly: true });
+  const userQueue = createWorkQueue({ name: 'smtpuser', baseDelayMs: 500, maxDelayMs: 5 * 60_000 });
+  const enqueueUsersOf = (relayKey: string) => {
+    for (const u of users.byIndex(USER_RELAY_INDEX, relayKey)) userQueue.add(objectKey(u));
+  };
+  users.on('add', (obj) => userQueue.add(objectKey(obj)));
+  users.on('update', (obj, old) => {
+    // Not our own status writes: spec, the rotate annotation, finalizers and deletion matter.
+    if (!old || obj.metadata.generation !== old.metadata.generation || obj.metadata.deletionTimestamp !== old.metadata.deletionTimestamp || JSON.stringify(obj.metadata.annotations) !== JSON.stringify(old.metadata.annotations)) {
+      userQueue.add(objectKey(obj));
+    }
+  });
+  namespaceInformer?.on('update', (obj, old) => {
+    if (JSON.stringify(obj.metadata.labels) !== JSON.stringify(old?.metadata.labels)) for (const u of users.list(obj.metadata.name)) userQueue.add(objectKey(u));
+  });
+  namespaceInformer?.on('add', (obj) => {
+    for (const u of users.list(obj.metadata.name)) userQueue.add(objectKey(u));
+  });
+  const userController = new SmtpUserController({
+    kc,
+    users,
+    relays,
+    namespaces: namespaceInformer,
+    logger,
+    recordEvent: (obj, type, reason, message) => deps.recordEvent(obj as unknown as SmtpRelay, type, reason, message),
+  });
+  let userWorkers: Workers | undefined;
 
   const children = new Map<string, KubeInformer<KubeObject>>();
   const queue = createWorkQueue({ name: 'smtprelay', baseDelayMs: 500, maxDelayMs: 5 * 60_000 });
@@ -111,8 +150,12 @@ export async function startOperator(opts: OperatorOptions, deps: OperatorDeps): 
     return true;
   }
 
-  relays.on('add', (obj) => enqueue(objectKey(obj)));
+  relays.on('add', (obj) => {
+    enqueue(objectKey(obj));
+    enqueueUsersOf(objectKey(obj));
+  });
   relays.on('update', (obj, old) => {
+    if (!old || obj.metadata.generation !== old.metadata.generation) enqueueUsersOf(objectKey(obj));
     // Our own status writes change only status: skip those (GenerationChanged, as controller-runtime's predicate).
     if (!old || obj.metadata.generation !== old.metadata.generation || obj.metadata.deletionTimestamp !== old.metadata.deletionTimestamp) enqueue(objectKey(obj));
   });
@@ -124,6 +167,7 @@ export async function startOperator(opts: OperatorOptions, deps: OperatorDeps): 
     queuePoller.forget(`${namespace}/${obj.metadata.name}`);
     mailAuth?.forget(`${namespace}/${obj.metadata.name}`);
     enqueue(objectKey(obj));
+    enqueueUsersOf(objectKey(obj));
   });
   // Probes run in the background; a finished probe puts its relay back on the queue.
   const tlsHealth = opts.tlsProbe
@@ -173,8 +217,11 @@ export async function startOperator(opts: OperatorOptions, deps: OperatorDeps): 
   secrets.on('delete', (obj) => {
     secretFacts.forget(obj.metadata.namespace ?? '', obj.metadata.name);
     onSecret(obj);
+    // A deleted managed users Secret or connection Secret: the users concerned issue again.
+    if (obj.metadata.name.endsWith('-smtpusers')) enqueueUsersOf(`${obj.metadata.namespace}/${obj.metadata.name.slice(0, -'-smtpusers'.length)}`);
+    for (const u of users.list(obj.metadata.namespace)) if ((u as unknown as SmtpUser).spec?.connectionSecret?.name === obj.metadata.name) userQueue.add(objectKey(u));
   });
-  for (const [name, inf] of [['SmtpRelay', relays], ['Secret', secrets], ['Pod', pods], ['PersistentVolumeClaim', claims]] as const) {
+  for (const [name, inf] of [['SmtpRelay', relays], ['Secret', secrets], ['Pod', pods], ['PersistentVolumeClaim', claims], ['SmtpUser', users], ...(namespaceInformer ? [['Namespace', namespaceInformer] as const] : [])] as const) {
     inf.onError((err) => logger.warn('informer error', { kind: name, error: String(err) }));
   }
 
@@ -207,7 +254,11 @@ export async function startOperator(opts: OperatorOptions, deps: OperatorDeps): 
 
   // Caches first (also while not leading, so a new leader starts warm).
   for (const kind of CHILD_KINDS) if (kind.kind !== 'Certificate') startChildInformer(kind);
-  await Promise.all([relays.start(), secrets.start(), pods.start(), claims.start(), ...[...children.values()].map((i) => i.start())]);
+  // An operator upgraded before its SmtpUser CRD was applied runs on without SmtpUsers (instead of waiting for a cache that cannot sync).
+  const usersServed = await hasResource(kc, API_VERSION.split('/')[0]!, API_VERSION.split('/')[1]!, USER_PLURAL).catch(() => true);
+  if (!usersServed) logger.warn('the SmtpUser CRD is not installed: SmtpUsers are off until it is applied and the operator restarted');
+  const userInformers = usersServed ? [users, ...(namespaceInformer ? [namespaceInformer] : [])] : [];
+  await Promise.all([relays.start(), secrets.start(), pods.start(), claims.start(), ...userInformers.map((i) => i.start()), ...[...children.values()].map((i) => i.start())]);
   try {
     await certManagerInstalled();
   } catch (err) {
@@ -238,7 +289,7 @@ export async function startOperator(opts: OperatorOptions, deps: OperatorDeps): 
   const depthTimer = setInterval(() => metrics.queueDepth.set(queue.len()), 1000);
   depthTimer.unref();
 
-  const informers = () => [relays, secrets, pods, claims, ...children.values(), ...issuerInformers];
+  const informers = () => [relays, secrets, pods, claims, ...userInformers, ...children.values(), ...issuerInformers];
   synced = (await Promise.all(informers().map((i) => i.waitForSync(60_000)))).every(Boolean);
   if (!synced) logger.warn('caches did not sync within 60s; continuing, they keep retrying');
   synced = true;
@@ -258,10 +309,17 @@ export async function startOperator(opts: OperatorOptions, deps: OperatorDeps): 
         }
       },
     });
+    userWorkers = runWorkers(userQueue, opts.concurrency, async (key) => userController.reconcile(key), {
+      onResult: (key, outcome) => {
+        if (!outcome.ok) logger.warn('SmtpUser reconcile failed; retrying with backoff', { key, error: outcome.error instanceof Error ? outcome.error.message : String(outcome.error) });
+      },
+    });
     for (const relay of relays.list()) enqueue(objectKey(relay));
+    for (const u of users.list()) userQueue.add(objectKey(u));
     // Level-based safety net: every relay is reconciled at least once per resync period.
     resyncTimer = setInterval(() => {
       for (const relay of relays.list()) enqueue(objectKey(relay));
+      for (const u of users.list()) userQueue.add(objectKey(u));
     }, opts.resyncMs);
     resyncTimer.unref();
   }
@@ -272,7 +330,9 @@ export async function startOperator(opts: OperatorOptions, deps: OperatorDeps): 
     clearInterval(depthTimer);
     if (resyncTimer) clearInterval(resyncTimer);
     queue.shutDown();
+    userQueue.shutDown();
     await workers?.stop();
+    await userWorkers?.stop();
     await tlsHealth?.stop();
     await queuePoller.stop();
     await mailAuth?.stop();

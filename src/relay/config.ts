@@ -266,6 +266,7 @@ export function validateRelayConfig(raw: unknown): RelayConfig {
       profile: oneOf(tls.profile ?? 'intermediate', 'config.tls.profile', ['intermediate', 'modern'] as const),
     },
     usersDir: optStr(o.usersDir, 'config.usersDir'),
+    managedUsersDir: optStr(o.managedUsersDir, 'config.managedUsersDir'),
     policy: {
       allowedSenderDomains: policy.allowedSenderDomains === undefined ? [] : domainList(policy.allowedSenderDomains, 'config.policy.allowedSenderDomains'),
       maxMessageBytes: int(policy.maxMessageBytes, 'config.policy.maxMessageBytes', 1024, 1024 * 1024 * 1024),

@@ -31,7 +31,7 @@ import { matchRoute, noRoute, upstreamPlan, type UpstreamPlan } from './routing.
 import { ReplayBuffer } from './replay-buffer.js';
 import { FromRewriter } from './from-rewrite.js';
 import { createOAuth2TokenSource } from './oauth2/index.js';
-import { UserStore } from './users.js';
+import { parseManagedUsers, UserStore, type ManagedUser } from './users.js';
 import { DeliveryQueue } from './queue/delivery.js';
 import { queueRoutes } from './queue/http-routes.js';
 import { QueueStore } from './queue/store.js';
@@ -125,6 +125,9 @@ export class RelayRuntime {
   private readonly cfg: RelayConfig;
   private keyPair: LoadedKeyPair | null = null;
   private users: UserStore = UserStore.empty();
+  /** The last good snapshots of the two users dirs; either one changing rebuilds the store. */
+  private staticUsers: DirSnapshot | null = null;
+  private managedUsers = new Map<string, ManagedUser>();
   private readonly servers = new Map<RelayListenerConfig['name'], ListenerServer>();
   private readonly ports = new Map<RelayListenerConfig['name'], number>();
   private readonly watchers: DirWatcher[] = [];
@@ -159,7 +162,8 @@ export class RelayRuntime {
   private readonly authThrottle: AuthThrottle;
   /** bcrypt runs here, off the event loop. */
   private readonly bcrypt = new BcryptPool();
-  private readonly senders: SenderBinding;
+  /** Rebuilt when the managed users (and so their senders) change. */
+  private senders: SenderBinding;
   private readonly rate: TokenBuckets | null;
   private readonly sessions = new WeakMap<SMTPServerSession, SessionState>();
   private inFlight = 0;
@@ -215,6 +219,12 @@ export class RelayRuntime {
       this.setUsers(snap);
       usersHash = snap.hash;
     }
+    let managedHash: string | undefined;
+    if (cfg.managedUsersDir) {
+      const snap = await readSecretDir(cfg.managedUsersDir);
+      this.setManagedUsers(snap);
+      managedHash = snap.hash;
+    }
     this.upstreams = new UpstreamSet();
     const breaker = { ...CIRCUIT_BREAKER_DEFAULTS, ...cfg.circuitBreaker };
     for (const up of this.plan.upstreams) {
@@ -265,6 +275,7 @@ export class RelayRuntime {
       this.applyKeyPair(snap, false);
     });
     if (cfg.usersDir) this.watch(cfg.usersDir, undefined, 'users', usersHash, (snap) => this.setUsers(snap));
+    if (cfg.managedUsersDir) this.watch(cfg.managedUsersDir, undefined, 'managed-users', managedHash, (snap) => this.setManagedUsers(snap));
     for (const up of this.plan.upstreams) {
       if (!up.credentialsDir) continue;
       const member = this.upstreams.get(up.name);
@@ -346,11 +357,30 @@ export class RelayRuntime {
   }
 
   private setUsers(snap: DirSnapshot): void {
-    this.users = UserStore.fromSnapshot(snap, this.bcrypt.compare);
+    this.staticUsers = snap;
+    this.rebuildUsers();
     // Names only, never the value: a plaintext password in the Secret is readable by anyone who can read the Secret.
     for (const user of this.users.plaintextUsers) this.log.warn('users dir: plaintext password, not a bcrypt hash; store a bcrypt hash instead', { user });
     if (this.users.skipped.length) this.log.warn('users dir: entries ignored (bad user name or empty)', { count: this.users.skipped.length });
     this.log.info('users loaded', { users: this.users.size });
+  }
+
+  /** The operator's SmtpUsers: hashes (with rotation grace) and each user's senders. */
+  private setManagedUsers(snap: DirSnapshot): void {
+    const { users, skipped } = parseManagedUsers(snap);
+    this.managedUsers = users;
+    if (skipped.length) this.log.warn('managed users dir: entries ignored (bad user name or content)', { count: skipped.length });
+    this.rebuildUsers();
+    const managedLogins = Object.fromEntries([...users].map(([name, u]) => [name, u.senders]));
+    // relay.json's senderLogins win for a name in both, as the static users do.
+    this.senders = new SenderBinding({ ...this.cfg.policy, senderLogins: { ...managedLogins, ...this.cfg.policy.senderLogins } });
+    this.log.info('managed users loaded', { users: users.size });
+  }
+
+  private rebuildUsers(): void {
+    const store = UserStore.merged(this.staticUsers, this.managedUsers, this.bcrypt.compare);
+    if (store.shadowed.length) this.log.warn('managed users shadowed by a static user of the same name (the static one is used)', { users: store.shadowed.join(',') });
+    this.users = store;
   }
 
   /** Validates and serves a key pair; on reload, a bad pair throws and the old one keeps serving. */

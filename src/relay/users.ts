@@ -5,7 +5,19 @@ import bcrypt from 'bcryptjs';
 import type { BcryptCompare } from './bcrypt-pool.js';
 import type { DirSnapshot } from './secret-dir.js';
 
-type Credential = { kind: 'plain'; digest: Buffer } | { kind: 'bcrypt'; hash: string };
+type Credential = { kind: 'plain'; digest: Buffer } | { kind: 'bcrypt'; hash: string } | { kind: 'managed'; hashes: ManagedHash[] };
+
+/** One password of an operator-managed user (SmtpUser): a bcrypt hash, valid until notAfterMs when set (rotation grace). */
+export interface ManagedHash {
+  hash: string;
+  notAfterMs?: number;
+}
+
+/** An operator-managed user: its file in the managed users dir is JSON `{hashes: [{hash, notAfter?}], senders: [...]}`. */
+export interface ManagedUser {
+  hashes: ManagedHash[];
+  senders: string[];
+}
 
 const BCRYPT_RE = /^\$2[aby]\$(\d{2})\$[./A-Za-z0-9]{53}$/;
 const BCRYPT_ALPHABET = './ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
@@ -34,6 +46,43 @@ function secretText(buf: Buffer): string {
 }
 
 const inlineCompare: BcryptCompare = (password, hash) => bcrypt.compare(password, hash);
+
+/**
+ * The managed users dir (written by the operator for SmtpUsers): file name = user name,
+ * content = JSON {hashes: [{hash, notAfter?: ISO time}], senders: ['a@x.com', '@y.com']}.
+ * Malformed entries are skipped (named, never their content), never fatal.
+ */
+export function parseManagedUsers(snap: DirSnapshot): { users: Map<string, ManagedUser>; skipped: string[] } {
+  const users = new Map<string, ManagedUser>();
+  const skipped: string[] = [];
+  for (const [name, body] of snap.files) {
+    const user = USERNAME_RE.test(name) ? managedUserOf(body) : null;
+    if (user) users.set(name, user);
+    else skipped.push(name);
+  }
+  return { users, skipped };
+}
+
+function managedUserOf(body: Buffer): ManagedUser | null {
+  let v: unknown;
+  try {
+    v = JSON.parse(body.toString('utf8'));
+  } catch {
+    return null;
+  }
+  if (!v || typeof v !== 'object') return null;
+  const o = v as { hashes?: unknown; senders?: unknown };
+  if (!Array.isArray(o.hashes) || !Array.isArray(o.senders) || !o.senders.every((s) => typeof s === 'string' && s.includes('@'))) return null;
+  const hashes: ManagedHash[] = [];
+  for (const h of o.hashes as unknown[]) {
+    const e = h as { hash?: unknown; notAfter?: unknown };
+    if (!e || typeof e.hash !== 'string' || !BCRYPT_RE.test(e.hash)) return null;
+    const notAfterMs = typeof e.notAfter === 'string' ? Date.parse(e.notAfter) : undefined;
+    if (notAfterMs !== undefined && Number.isNaN(notAfterMs)) return null;
+    hashes.push(notAfterMs === undefined ? { hash: e.hash } : { hash: e.hash, notAfterMs });
+  }
+  return { hashes, senders: o.senders as string[] };
+}
 
 export class UserStore {
   /** The hash unknown users are checked against: the highest cost among the real hashes. */
@@ -75,6 +124,26 @@ export class UserStore {
     return new UserStore(users, skipped, plaintext.sort(), cost, compare);
   }
 
+  /**
+   * The static users (spec.auth.secretRef) merged with the operator-managed ones (SmtpUsers).
+   * A name in both stays static: the managed entry is reported in `shadowed`, never merged.
+   */
+  static merged(staticSnap: DirSnapshot | null, managed: Map<string, ManagedUser>, compare: BcryptCompare = inlineCompare): UserStore & { shadowed: string[] } {
+    const base = staticSnap ? UserStore.fromSnapshot(staticSnap, compare) : UserStore.empty();
+    const users = new Map(base.users);
+    const shadowed: string[] = [];
+    let cost = base.bcryptCost;
+    for (const [name, u] of managed) {
+      if (users.has(name)) {
+        shadowed.push(name);
+        continue;
+      }
+      users.set(name, { kind: 'managed', hashes: u.hashes });
+      for (const h of u.hashes) cost = Math.max(cost, Number(BCRYPT_RE.exec(h.hash)?.[1] ?? 0));
+    }
+    return Object.assign(new UserStore(users, base.skipped, base.plaintextUsers, cost, compare), { shadowed: shadowed.sort() });
+  }
+
   static empty(): UserStore {
     return new UserStore(new Map(), [], [], 0, inlineCompare);
   }
@@ -92,6 +161,16 @@ export class UserStore {
       return false;
     }
     if (cred.kind === 'plain') return crypto.timingSafeEqual(sha256(password), cred.digest);
-    return this.compare(password, cred.hash);
+    if (cred.kind === 'bcrypt') return this.compare(password, cred.hash);
+    // A rotated user has two hashes during the grace period; an expired one no longer counts,
+    // even before the operator removes it. Every live hash is checked (no early exit).
+    const now = Date.now();
+    const live = cred.hashes.filter((h) => h.notAfterMs === undefined || h.notAfterMs > now);
+    if (live.length === 0) {
+      if (this.dummyHash) await this.compare(password, this.dummyHash);
+      return false;
+    }
+    const results = await Promise.all(live.map((h) => this.compare(password, h.hash)));
+    return results.some(Boolean);
   }
 }

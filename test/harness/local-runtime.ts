@@ -543,6 +543,11 @@ class DeploymentRunner {
       const obj = await getJson<DataObject>(this.rt.target, `/api/v1/namespaces/${this.namespace}/${src.kind}/${src.name}`);
       if (!obj) {
         if (!src.spec.optional) missing.push(`${src.kind === 'secrets' ? 'Secret' : 'ConfigMap'} ${src.name}`);
+        else if (!this.volumeHashes.has(m.name)) {
+          // As the kubelet does: an optional volume whose source is missing is an empty directory, filled once the source appears.
+          await writeAtomic(path.join(this.dir, 'volumes', m.name), new Map());
+          this.volumeHashes.set(m.name, hashFiles(new Map()));
+        }
         continue;
       }
       let files;

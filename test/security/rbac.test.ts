@@ -59,6 +59,8 @@ const JUSTIFIED: Record<string, string> = {
   'cert-manager.io/certificates:create': 'the first server-side apply of a Certificate (an apply that creates is authorized as create)',
   'events.k8s.io/events:patch': 'a repeated Event within 10 min bumps series.count on the existing one',
   'coordination.k8s.io/leases:update': 'lease renewal (seen in any run longer than one retry period)',
+  '/namespaces:list': 'metadata-only Namespace informer for spec.users.namespaceSelector; only in a cluster-wide install (this run is namespaced: --namespace)',
+  '/namespaces:watch': 'same informer',
 };
 
 let cp: ControlPlane;
@@ -139,6 +141,16 @@ describe('the operator with only deploy/base/rbac.yaml', () => {
     await waitFor(async () => (await getJson(kc, ['-n', ns, 'get', 'statefulset', 'r4'])) !== undefined, { description: 'r4 StatefulSet', timeoutMs: 30_000 });
     await kubectlIn(kc, ['-n', ns, 'patch', 'smtprelay', 'r4', '--type=merge', '-p', '{"spec":{"queue":{"mode":"PassThrough"}}}']);
     await waitFor(async () => (await getJson(kc, ['-n', ns, 'get', 'statefulset', 'r4'])) === undefined, { description: 'r4 StatefulSet pruned after the switch', timeoutMs: 30_000 });
+
+    // An SmtpUser: finalizer and status patches, the managed users Secret and the connection
+    // Secret created, then a rotation (patches both), then deletion (patch removes the user).
+    await applyIn(kc, relayManifest(ns, 'r5', { tls: { secretName: 'r1-cert' }, users: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } } }));
+    await applyIn(kc, { apiVersion: 'smtprelay.dev/v1alpha1', kind: 'SmtpUser', metadata: { name: 'app', namespace: ns }, spec: { relayRef: { name: 'r5', namespace: ns }, senders: ['app@example.test'], connectionSecret: { name: 'smtp-app' } } });
+    const issuedAt = async () => (await getJson<{ metadata: { annotations?: Record<string, string> } }>(kc, ['-n', ns, 'get', 'secret', 'smtp-app']))?.metadata.annotations?.['smtprelay.dev/password-issued-at'];
+    const firstIssue = await waitFor(issuedAt, { description: 'connection Secret written', timeoutMs: 30_000, intervalMs: 250 });
+    await kubectlIn(kc, ['-n', ns, 'annotate', 'smtpuser', 'app', 'smtprelay.dev/rotate=1']);
+    await waitFor(async () => ((await issuedAt()) !== firstIssue ? true : undefined), { description: 'rotated', timeoutMs: 30_000, intervalMs: 250 });
+    await kubectlIn(kc, ['-n', ns, 'delete', 'smtpuser', 'app', '--wait=true', '--timeout=30s']);
     // Let the lease be renewed at least once (retry period 2 s).
     await new Promise((r) => setTimeout(r, 4000));
 
@@ -171,6 +183,20 @@ describe('the operator with only deploy/base/rbac.yaml', () => {
     expect(staleJustifications).toEqual([]);
   });
 
+  test('the audit log: the operator wrote only the Secrets it owns (r5-smtpusers, smtp-app)', () => {
+    const writes = fs
+      .readFileSync(cp.auditLogPath as string, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as AuditEvent)
+      .filter((e) => e.user.username === SA_USER && e.objectRef?.resource === 'secrets' && ['create', 'patch', 'update', 'delete'].includes(e.verb));
+    const names = [...new Set(writes.map((e) => e.objectRef?.name ?? `(create in ${e.objectRef?.namespace})`))].sort();
+    process.stdout.write(`Secrets the operator wrote (audit log): ${writes.map((e) => `${e.verb} ${e.objectRef?.name ?? '(new)'}`).join(', ')}\n`);
+    expect(writes.length).toBeGreaterThan(0);
+    // A create's objectRef has no name (the API assigns the path before the body is read).
+    expect(names.filter((n) => !n.startsWith('(create'))).toEqual(['r5-smtpusers', 'smtp-app']);
+  });
+
   test('the audit log: the operator read the TLS Secret, and never read the upstream credentials, upstream CA or DKIM key', () => {
     const secretReads = fs
       .readFileSync(cp.auditLogPath as string, 'utf8')
@@ -184,14 +210,18 @@ describe('the operator with only deploy/base/rbac.yaml', () => {
     for (const name of ['upstream-creds', 'upstream-ca', 'dkim-key', USERS_SECRET]) expect({ name, reads: secretReads.filter((n) => n === name).length }).toEqual({ name, reads: 0 });
   });
 
-  test('no wildcards, no secrets write, pods and claims read-only (no pods/exec), no cluster-wide lease rights', () => {
+  test('no wildcards, Secrets written only by create/patch (never update/delete), pods and claims read-only (no pods/exec), no cluster-wide lease rights', () => {
     for (const r of [...clusterRole, ...leaseRole]) {
       expect(r.verbs).not.toContain('*');
       expect(r.resources).not.toContain('*');
       expect(r.apiGroups).not.toContain('*');
     }
     const granted = grantsOf(clusterRole);
-    for (const v of ['create', 'update', 'patch', 'delete']) expect(granted.has(`/secrets:${v}`)).toBe(false);
+    // Secrets: create and patch for the two kinds the operator owns (SmtpUsers' managed users
+    // and connection Secrets; the code writes no other); never update or delete.
+    for (const v of ['update', 'delete', 'deletecollection']) expect(granted.has(`/secrets:${v}`)).toBe(false);
+    expect([...granted].filter((g) => g.startsWith('/secrets:')).sort()).toEqual(['/secrets:create', '/secrets:get', '/secrets:list', '/secrets:patch', '/secrets:watch']);
+    expect([...granted].filter((g) => g.startsWith('/namespaces')).sort()).toEqual(['/namespaces:list', '/namespaces:watch']);
     // Pods: list and watch only (their IPs, for the queue's GET /queue and POST /drain); never exec, logs, or any write.
     expect([...granted].filter((g) => g.startsWith('/pods')).sort()).toEqual(['/pods:list', '/pods:watch']);
     expect([...granted].filter((g) => g.startsWith('/persistentvolumeclaims')).sort()).toEqual(['/persistentvolumeclaims:list', '/persistentvolumeclaims:watch']);

@@ -63,6 +63,7 @@ export function renderRelayConfig(relay: SmtpRelay): RelayConfig {
     metricsPort: METRICS_PORT,
   };
   if (spec.auth?.secretRef?.name) config.usersDir = MOUNTS.users;
+  if (managesUsers(relay)) config.managedUsersDir = MOUNTS.managedUsers;
   if (spec.policy?.rateLimit) {
     const { messagesPerMinute, burst } = spec.policy.rateLimit;
     config.policy.rateLimit = { messagesPerMinute, burst: burst ?? messagesPerMinute };
@@ -73,6 +74,11 @@ export function renderRelayConfig(relay: SmtpRelay): RelayConfig {
   if (dkim) config.dkim = dkim;
   if (isDurable(relay)) config.queue = renderQueue(relay);
   return config;
+}
+
+/** SmtpUsers may attach (spec.users.namespaceSelector set): the pods mount the managed users Secret. */
+export function managesUsers(relay: SmtpRelay): boolean {
+  return relay.spec.users?.namespaceSelector !== undefined;
 }
 
 const ms = (value: string | undefined, dflt: string): number => parseDuration(value) ?? (parseDuration(dflt) as number);

@@ -6,6 +6,7 @@ import type { SmtpRelay } from '../../api/types.js';
 import { MOUNTS, RELAY_CONFIG_KEY, resolveLimits } from '../../common/relay-config.js';
 import { configMapName, renderRelayConfig, renderRelayConfigJson } from './configmap.js';
 import { CHECKSUM_ANNOTATION, childLabels, childMeta, names, selectorLabels, type Built } from './labels.js';
+import { managesUsers } from './configmap.js';
 import { containerPort, enabledListeners, METRICS_PORT, referencedSecrets, replicas, type BuildContext, type SecretRole } from './spec.js';
 
 export type DeploymentObject = Built<V1Deployment>;
@@ -32,11 +33,13 @@ const DEFAULT_RESOURCES = { requests: { cpu: '50m', memory: '64Mi' }, limits: { 
 /**
  * Hash of what the pods consume: the rendered config and the resourceVersion of
  * each referenced Secret (never the Secret's bytes). Equal inputs, equal hash.
+ * Not the users Secrets: the relay hot-reloads them, and a user change must not roll pods.
  */
 export function configChecksum(relay: SmtpRelay, ctx: BuildContext): string {
   const hash = createHash('sha256');
   hash.update(renderRelayConfigJson(relay));
   for (const ref of referencedSecrets(relay)) {
+    if (ref.role === 'users') continue;
     hash.update(`\0${ref.role}${ref.upstream ? `:${ref.upstream}` : ''}=${ref.name}@${ctx.secretVersions[ref.name] ?? ''}`);
   }
   return hash.digest('hex');
@@ -65,6 +68,11 @@ function volumesAndMounts(relay: SmtpRelay): { volumes: V1Volume[]; mounts: V1Vo
     // 0440 + fsGroup: readable by the relay's group only. items: the named keys onto the file names the relay reads.
     volumes.push({ name, secret: { secretName: ref.name, ...(ref.items ? { items: ref.items.map((i) => ({ ...i })) } : {}), defaultMode: 0o440 } });
     mounts.push({ name, mountPath: ref.mountPath ?? SECRET_MOUNTS[ref.role]!, readOnly: true });
+  }
+  if (managesUsers(relay)) {
+    // The operator's SmtpUser store. optional: the pods start before the first SmtpUser exists; kubelet fills it later.
+    volumes.push({ name: 'managed-users', secret: { secretName: names.managedUsers(relay), optional: true, defaultMode: 0o440 } });
+    mounts.push({ name: 'managed-users', mountPath: MOUNTS.managedUsers, readOnly: true });
   }
   // The root filesystem is read-only: scratch space lives in emptyDirs.
   volumes.push({ name: 'tmp', emptyDir: { sizeLimit: '64Mi' } }, { name: 'spool', emptyDir: { sizeLimit: spoolSizeLimit(relay) } });

@@ -67,6 +67,8 @@ export const names = {
   queueClaimTemplate: 'queue',
   queueClaim: (relay: SmtpRelay, ordinal: number) => `queue-${relay.metadata.name}-${ordinal}`,
   certificate: (relay: SmtpRelay) => relay.metadata.name,
+  /** The SmtpUsers' hashes and senders (controller/users): written by the operator, hot-reloaded by the relay. */
+  managedUsers: (relay: SmtpRelay) => `${relay.metadata.name}-smtpusers`,
   pdb: (relay: SmtpRelay) => relay.metadata.name,
   /** The Secret the relay serves TLS from: the user's own, or the one cert-manager writes. */
   tlsSecret: (relay: SmtpRelay) => relay.spec.tls.secretName ?? `${relay.metadata.name}-tls`,

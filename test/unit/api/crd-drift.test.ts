@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from '@jest/globals';
 import { parse } from 'yaml';
-import { generatedFiles } from '../../../src/api/generate.js';
+import { CHART_CRDS_DIR, generatedFiles } from '../../../src/api/generate.js';
 import { buildCrd, CRD_FILE } from '../../../src/api/crd.js';
 import { repoRoot } from '../../helpers/cli.js';
 
@@ -17,6 +17,14 @@ describe('generated files are up to date', () => {
       }
     });
   }
+
+  test('the chart crds/ holds a copy of every crds/ file and nothing else (Helm installs all of it)', () => {
+    const generated = Object.keys(generatedFiles());
+    const copies = generated.filter((rel) => rel.startsWith(`${CHART_CRDS_DIR}/`)).sort();
+    expect(copies).toEqual(generated.filter((rel) => rel.startsWith('crds/')).map((rel) => `${CHART_CRDS_DIR}/${path.basename(rel)}`).sort());
+    const committed = fs.readdirSync(path.join(repoRoot, CHART_CRDS_DIR)).map((f) => `${CHART_CRDS_DIR}/${f}`).sort();
+    expect(committed).toEqual(copies);
+  });
 
   test('generation is deterministic', () => {
     expect(generatedFiles()).toEqual(generatedFiles());

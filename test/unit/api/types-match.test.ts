@@ -55,6 +55,7 @@ const sample: DeepRequired<SmtpRelay> = {
       profile: 'intermediate',
     },
     auth: { secretRef: { name: 'users' }, senders: [{ user: 'billing', allowed: ['billing@example.com', '@invoices.example.com'] }] },
+    users: { namespaceSelector: { matchLabels: { team: 'payments' }, matchExpressions: [{ key: 'env', operator: 'In', values: ['prod'] }] } },
     upstream: {
       host: 'smtp.example.net',
       port: 587,
