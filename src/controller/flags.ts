@@ -27,6 +27,8 @@ export interface OperatorOptions {
   bindAddress: string;
   /** Namespace (by its kubernetes.io/metadata.name label) each relay's NetworkPolicy lets scrape the metrics port. */
   monitoringNamespace: string;
+  /** The operator's own namespace: its pods may read the relays' metrics port (GET /queue, /dkim; POST /drain). */
+  operatorNamespace: string;
   /** spec.image must match one (exact, or a prefix ending in *); the default relay image is always allowed. */
   allowedRelayImages: string[];
   /** ClusterIssuers a relay may name; ['*'] = any. */
@@ -56,6 +58,8 @@ Options:
   --health-port N                   port for /healthz and /readyz (default 8081; may equal --metrics-port)
   --bind-address ADDR               address the HTTP servers bind (default 0.0.0.0)
   --monitoring-namespace NS         namespace allowed to scrape relay metrics through each relay's NetworkPolicy (default monitoring)
+  --operator-namespace NS           the operator's own namespace, whose operator pods each relay's NetworkPolicy lets read the
+                                    relay's queue and drain it on the metrics port (default $POD_NAMESPACE or smtp-relay-system)
   --leader-elect=true|false         take a Lease before reconciling (default true)
   --leader-election-namespace NS    namespace of the Lease (default $POD_NAMESPACE or smtp-relay-system)
   --leader-election-id NAME         name of the Lease (default smtp-relay-operator)
@@ -150,6 +154,7 @@ export function parseOperatorFlags(args: string[], env: NodeJS.ProcessEnv = proc
     drainTimeoutMs: 10 * 60_000,
     bindAddress: '0.0.0.0',
     monitoringNamespace: 'monitoring',
+    operatorNamespace: env.POD_NAMESPACE || 'smtp-relay-system',
     allowedRelayImages: [],
     allowedClusterIssuers: ['*'],
     allowedUpstreamHosts: ['*'],
@@ -197,6 +202,12 @@ export function parseOperatorFlags(args: string[], env: NodeJS.ProcessEnv = proc
         const v = value();
         if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(v)) throw new FlagError(`--monitoring-namespace must be a namespace name (DNS-1123 label), got "${v}"`);
         opts.monitoringNamespace = v;
+        break;
+      }
+      case '--operator-namespace': {
+        const v = value();
+        if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(v)) throw new FlagError(`--operator-namespace must be a namespace name (DNS-1123 label), got "${v}"`);
+        opts.operatorNamespace = v;
         break;
       }
       case '--leader-elect': opts.leaderElect = bool(); break;

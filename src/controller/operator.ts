@@ -242,6 +242,7 @@ export async function startOperator(opts: OperatorOptions, deps: OperatorDeps): 
     mailAuth,
     probeLocalEndpoints: opts.probeLocalEndpoints,
     monitoringNamespace: opts.monitoringNamespace,
+    operatorNamespace: opts.operatorNamespace,
     logger,
     maxRequeueMs: opts.resyncMs,
     onStatus: (relay, status, replicas) => {

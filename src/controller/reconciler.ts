@@ -71,6 +71,8 @@ export interface ReconcilerOptions {
   probeLocalEndpoints?: boolean;
   /** --monitoring-namespace: the namespace the relays' NetworkPolicy lets scrape metrics. */
   monitoringNamespace?: string;
+  /** --operator-namespace: the operator pods there may reach the relays' metrics port (queue reads, drain). */
+  operatorNamespace?: string;
   /** Reads the relays' queues and drains before scale-down; undefined: the StatefulSet follows spec.replicas at once. */
   queue?: QueueAccess;
   /** DNS checks of the sender domains (mail-auth/monitor.ts); undefined: no MailAuthentication condition (--mail-auth-check=off). */
@@ -158,6 +160,7 @@ export class Reconciler {
       defaultImage: this.opts.defaultImage,
       secretVersions: refs.versions,
       monitoringNamespace: this.opts.monitoringNamespace,
+      operatorNamespace: this.opts.operatorNamespace,
       ...(queue.plan.statefulSetReplicas !== undefined ? { statefulSetReplicas: queue.plan.statefulSetReplicas } : {}),
     };
     const desired = desiredChildren(relay, ctx);

@@ -8,11 +8,11 @@ import type { SmtpRelay } from '../../api/types.js';
 import type { KubeObject } from '../../kube/types.js';
 import { childMeta, names, selectorLabels } from './labels.js';
 import { egressPorts } from './upstreams.js';
-import { containerPort, DEFAULT_MONITORING_NAMESPACE, METRICS_PORT, publicListeners, relayListener, type BuildContext } from './spec.js';
+import { containerPort, DEFAULT_MONITORING_NAMESPACE, DEFAULT_OPERATOR_NAMESPACE, METRICS_PORT, OPERATOR_POD_LABELS, publicListeners, relayListener, type BuildContext } from './spec.js';
 
 // client-node spells `from` as `_from` in its model; these are the wire shapes.
 interface IngressRule {
-  from?: ({ ipBlock: { cidr: string } } | { namespaceSelector: { matchLabels: Record<string, string> } })[];
+  from?: ({ ipBlock: { cidr: string } } | { namespaceSelector: { matchLabels: Record<string, string> }; podSelector?: { matchLabels: Record<string, string> } })[];
   ports: V1NetworkPolicyPort[];
 }
 
@@ -37,7 +37,11 @@ export function buildNetworkPolicy(relay: SmtpRelay, ctx: BuildContext): Network
     ingress.push({ from: networks.map((cidr) => ({ ipBlock: { cidr } })), ports: [tcp(containerPort(relayL.port))] });
   }
   ingress.push({
-    from: [{ namespaceSelector: { matchLabels: { [NAMESPACE_NAME_LABEL]: ctx.monitoringNamespace ?? DEFAULT_MONITORING_NAMESPACE } } }],
+    from: [
+      { namespaceSelector: { matchLabels: { [NAMESPACE_NAME_LABEL]: ctx.monitoringNamespace ?? DEFAULT_MONITORING_NAMESPACE } } },
+      // The operator reads the queue (GET /queue, /dkim) and drains it (POST /drain) here: its pods only.
+      { namespaceSelector: { matchLabels: { [NAMESPACE_NAME_LABEL]: ctx.operatorNamespace ?? DEFAULT_OPERATOR_NAMESPACE } }, podSelector: { matchLabels: { ...OPERATOR_POD_LABELS } } },
+    ],
     ports: [tcp(METRICS_PORT)],
   });
   return {

@@ -17,6 +17,8 @@ export interface BuildContext {
   secretVersions: Record<string, string>;
   /** Namespace allowed to scrape the relays' metrics port (--monitoring-namespace). Default DEFAULT_MONITORING_NAMESPACE. */
   monitoringNamespace?: string;
+  /** The operator's namespace (--operator-namespace): its pods read GET /queue and /dkim and POST /drain. Default DEFAULT_OPERATOR_NAMESPACE. */
+  operatorNamespace?: string;
   /**
    * Durable: the StatefulSet's replicas while a scale-down drains (controller/queue/drain.ts).
    * Higher than spec.replicas until the pods above it have delivered their queues. Unset: spec.replicas.
@@ -25,6 +27,9 @@ export interface BuildContext {
 }
 
 export const DEFAULT_MONITORING_NAMESPACE = 'monitoring';
+export const DEFAULT_OPERATOR_NAMESPACE = 'smtp-relay-system';
+/** The labels of the operator's own pods (deploy/base/deployment.yaml, the Helm chart). */
+export const OPERATOR_POD_LABELS = { 'app.kubernetes.io/name': 'smtp-relay-operator', 'app.kubernetes.io/component': 'operator' } as const;
 
 export type SecretRole = 'tls' | 'users' | 'upstreamCredentials' | 'upstreamCa' | 'upstreamOAuth2' | 'dkim';
 

@@ -327,13 +327,17 @@ describe('NetworkPolicy', () => {
     expect(p.spec.policyTypes).toEqual(['Ingress', 'Egress']);
   });
 
-  test('ingress: the public container ports from anywhere, metrics only from the monitoring namespace', () => {
+  test('ingress: the public container ports from anywhere, metrics only from the monitoring namespace and the operator pods', () => {
+    const operatorPeer = (ns: string) => ({
+      namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } },
+      podSelector: { matchLabels: { 'app.kubernetes.io/name': 'smtp-relay-operator', 'app.kubernetes.io/component': 'operator' } },
+    });
     expect(np().spec.ingress).toEqual([
       { ports: [{ protocol: 'TCP', port: 8587 }, { protocol: 'TCP', port: 8465 }] },
-      { from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }], ports: [{ protocol: 'TCP', port: 9090 }] },
+      { from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }, operatorPeer('smtp-relay-system')], ports: [{ protocol: 'TCP', port: 9090 }] },
     ]);
-    const custom = np(relay(), { ...ctx, monitoringNamespace: 'prometheus' }).spec.ingress.at(-1)!;
-    expect(custom.from).toEqual([{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'prometheus' } } }]);
+    const custom = np(relay(), { ...ctx, monitoringNamespace: 'prometheus', operatorNamespace: 'ops' }).spec.ingress.at(-1)!;
+    expect(custom.from).toEqual([{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'prometheus' } } }, operatorPeer('ops')]);
   });
 
   test('ingress: the relay listener only from its allowedNetworks, as ipBlocks', () => {

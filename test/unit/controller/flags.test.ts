@@ -23,6 +23,7 @@ describe('operator flags', () => {
       allowedClusterIssuers: ['*'],
       allowedUpstreamHosts: ['*'],
       monitoringNamespace: 'monitoring',
+      operatorNamespace: 'smtp-relay-system',
       mailAuthCheck: true,
       dnsServers: [],
     });
@@ -42,6 +43,7 @@ describe('operator flags', () => {
 
   test('--monitoring-namespace names the namespace the relays\' NetworkPolicy lets scrape metrics', () => {
     expect(parse(['--monitoring-namespace', 'prometheus']).monitoringNamespace).toBe('prometheus');
+    expect(parse(['--operator-namespace', 'ops']).operatorNamespace).toBe('ops');
     expect(() => parse(['--monitoring-namespace=Not_A_Namespace'])).toThrow(/--monitoring-namespace must be a namespace name/);
   });
 
