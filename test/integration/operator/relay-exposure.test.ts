@@ -55,7 +55,7 @@ describe('a LoadBalancer relay with the relay listener', () => {
     expect(internal!.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'SmtpRelay', name, uid: relay!.metadata.uid, controller: true })]);
   });
 
-  test('gets a NetworkPolicy that the API server admits: relay port from allowedNetworks only, metrics from the monitoring namespace', async () => {
+  test('gets a NetworkPolicy that the API server admits: relay port from allowedNetworks only, metrics from the monitoring namespace and the operator pods', async () => {
     const np = await waitFor(() => getChild('NetworkPolicy', 'networking.k8s.io/v1', ns.name, name), { description: 'the NetworkPolicy', timeoutMs: 20_000, intervalMs: 100 });
     const spec = np.spec as { podSelector: unknown; policyTypes: string[]; ingress: { from?: unknown[]; ports: { port: number; protocol: string }[] }[]; egress: { ports: { port: number; protocol: string }[] }[] };
     expect(spec.podSelector).toEqual({ matchLabels: { 'app.kubernetes.io/name': 'smtp-relay', 'app.kubernetes.io/instance': name } });
@@ -63,7 +63,13 @@ describe('a LoadBalancer relay with the relay listener', () => {
     expect(spec.ingress).toEqual([
       { ports: [{ protocol: 'TCP', port: 8587 }, { protocol: 'TCP', port: 8465 }] },
       { from: [{ ipBlock: { cidr: '10.20.0.0/16' } }, { ipBlock: { cidr: 'fd00:10:20::/48' } }], ports: [{ protocol: 'TCP', port: 2525 }] },
-      { from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }], ports: [{ protocol: 'TCP', port: 9090 }] },
+      {
+        from: [
+          { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } },
+          { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'smtp-relay-system' } }, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'smtp-relay-operator', 'app.kubernetes.io/component': 'operator' } } },
+        ],
+        ports: [{ protocol: 'TCP', port: 9090 }],
+      },
     ]);
     expect(spec.egress).toEqual([
       { ports: [{ protocol: 'TCP', port: 587 }] },
