@@ -391,7 +391,7 @@ export const DEFAULTS = {
   minVersion: 'TLSv1.2' as TlsMinVersion,
   profile: 'intermediate' as TlsProfile,
   maxMessageBytes: 26214400,
-  maxRecipients: 100,
+  maxRecipients: 50,
   healthInterval: '1m',
   expiryWarning: '336h',
   serviceType: 'ClusterIP' as const,

@@ -123,7 +123,7 @@ describe('the valid fixtures', () => {
       tls: { issuerRef: { name: 'letsencrypt', kind: 'Issuer', group: 'cert-manager.io' }, minVersion: 'TLSv1.2', profile: 'intermediate' },
       auth: { secretRef: { name: 'relay-users' } },
       upstream: { host: 'smtp.sendgrid.net', port: 587, tls: 'starttls' },
-      policy: { maxMessageBytes: 26214400, maxRecipients: 100 },
+      policy: { maxMessageBytes: 26214400, maxRecipients: 50 },
       service: { type: 'ClusterIP' },
       healthCheck: { enabled: true, interval: '1m', expiryWarning: '336h' },
       queue: { mode: 'Durable', storage: { size: '1Gi' }, maxAge: '120h', retry: { minBackoff: '300s', maxBackoff: '4000s' } },

@@ -282,7 +282,7 @@ describe('types.ts and schema.ts agree', () => {
       upstreamPort: 587,
       upstreamTls: 'starttls',
       maxMessageBytes: 26214400,
-      maxRecipients: 100,
+      maxRecipients: 50,
       healthInterval: '1m',
       expiryWarning: '336h',
     });

@@ -189,7 +189,7 @@ describe('ConfigMap', () => {
     ]);
     expect(config.tls).toEqual({ dir: MOUNTS.tls, minVersion: 'TLSv1.2', profile: 'intermediate' });
     expect(config.upstream).toEqual({ host: 'upstream.example.net', port: 587, tls: 'starttls' });
-    expect(config.policy).toEqual({ allowedSenderDomains: [], maxMessageBytes: 26214400, maxRecipients: 100 });
+    expect(config.policy).toEqual({ allowedSenderDomains: [], maxMessageBytes: 26214400, maxRecipients: 50 });
     expect(config.usersDir).toBeUndefined();
     expect(config.metricsPort).toBe(9090);
     expect(config.spoolDir).toBe(MOUNTS.spool);

@@ -27,6 +27,25 @@ describe('UserStore', () => {
 });
 
 describe('UserStore: hashes and warnings', () => {
+  test('a $2y$ hash (what `htpasswd -nbBC 12` writes) is a bcrypt user, checked through the worker pool too', async () => {
+    // $2y$ is PHP/Apache's name for the same algorithm as $2b$; htpasswd is not on the test machine.
+    const y = bcrypt.hashSync('app-password', 4).replace(/^\$2[ab]\$/, '$2y$');
+    expect(y.startsWith('$2y$04$')).toBe(true);
+    const s = UserStore.fromSnapshot(snap({ app: y }));
+    expect(s.plaintextUsers).toEqual([]);
+    expect(s.bcryptCost).toBe(4);
+    expect(await s.verify('app', 'app-password')).toBe(true);
+    expect(await s.verify('app', y)).toBe(false); // not taken as a plaintext password
+    const pool = new BcryptPool({ size: 1 });
+    try {
+      const p = UserStore.fromSnapshot(snap({ app: y }), pool.compare);
+      expect(await p.verify('app', 'app-password')).toBe(true);
+      expect(await p.verify('app', 'wrong')).toBe(false);
+    } finally {
+      await pool.close();
+    }
+  });
+
   test('plaintext users are listed by name, to warn about; bcrypt users are not', () => {
     const s = UserStore.fromSnapshot(snap({ zed: 'plain', alice: 'pw', bob: bcrypt.hashSync('x', 4) }));
     expect(s.plaintextUsers).toEqual(['alice', 'zed']);
