@@ -202,6 +202,7 @@ describe('durable queue: restart, corrupt entries, drain', () => {
     expect(Date.now() - t0).toBeLessThan(30_000); // long before the 60 s backoff: attempted at start
     expect((await send(second, { id: 'restart-2', to: ['r2@dest.example'] })).ok).toBe(true);
     await waitFor('restart-2 delivered', () => deliveredWith('restart-2@example.com').length === 1);
+    await waitFor('the queue files removed after delivery', () => fs.readdirSync(path.join(dir, 'msg')).length === 0);
     expect(fs.readdirSync(path.join(dir, 'msg'))).toEqual([]);
   });
 
@@ -295,6 +296,9 @@ describe('durable queue: DKIM, SIGTERM, and the /queue contract in pass-through 
     const second = await startRelayProcess({ configPath });
     try {
       await waitFor('the three messages', () => [1, 2, 3].every((i) => deliveredWith(`term-${i}@example.com`).length === 1));
+      // The sink can hold a message a few ms before the relay deletes its file (the
+      // at-least-once window): wait for the delete rather than race it.
+      await waitFor('the queue files removed after delivery', () => fs.readdirSync(path.join(dir, 'msg')).length === 0);
       expect(fs.readdirSync(path.join(dir, 'msg'))).toEqual([]);
     } finally {
       second.child.kill('SIGTERM');
