@@ -5,12 +5,12 @@
 // upstream took it, the client never heard back, the client retried).
 // The long runs need `npm run test:soak`; a short run of the upstream-failure soak (same
 // code, SHORT_MESSAGES messages) is part of every `npm test`, so CI always proves no loss.
-import { afterAll, describe, expect, jest, test } from '@jest/globals';
-import fs from 'node:fs';
+import { describe, expect, jest, test } from '@jest/globals';
 import net from 'node:net';
 import { getFreePort } from '../harness/controlplane.js';
 import { createRelayFixture, PASSWORD, startRelayProcess, USER, type RelayFixture, type RelayProcess } from '../helpers/smtp/relay-fixture.js';
 import type { FailMode } from '../helpers/smtp/capture-upstream.js';
+import { cleanupStack, saveConfig, sleep } from './run-kit.js';
 import { account, pooledClient, sendWithRetries, summary, type LedgerEntry } from './accounting.js';
 import { startFaultProxy, type FaultProxy } from './fault-proxy.js';
 
@@ -23,16 +23,7 @@ const N_KILL = Number(process.env.SOAK_KILL_MESSAGES ?? 3_000);
 const WORKERS = 16;
 jest.setTimeout(60 * 60_000);
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const cleanups: Array<() => Promise<void>> = [];
-afterAll(async () => {
-  for (const c of cleanups.reverse()) await c().catch(() => undefined);
-});
-
-/** Writes the fixture's config again after a test changed it. */
-function saveConfig(fx: RelayFixture): void {
-  fs.writeFileSync(fx.configPath, JSON.stringify(fx.config, null, 2));
-}
+const cleanups = cleanupStack();
 
 /** Progress watchdog: no 250 for this long means the relay is wedged, not slow. */
 const STALL_MS = 90_000;
