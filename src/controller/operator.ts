@@ -174,6 +174,7 @@ export async function startOperator(opts: OperatorOptions, deps: OperatorDeps): 
     ? new TlsHealthScheduler({
         concurrency: opts.probeConcurrency,
         intervalOverrideMs: opts.probeIntervalOverrideMs,
+        fullHandshakeEveryMs: opts.probeFullHandshakeEveryMs,
         onProbed: (key) => queue.add(key),
         metrics: metrics.probes,
         logger,

@@ -369,7 +369,10 @@ export class Reconciler {
       ...(refs.internal?.tls ? { internal: { expectedFingerprint: refs.internal.tls.fingerprint, caPem: refs.internal.caPem } } : {}),
       canProbe: pending === undefined,
     });
-    return { probe: { enabled: true, endpoints: view.endpoints, ...(pending ? { pendingMessage: pending } : {}) }, nextProbeInMs: view.nextProbeInMs };
+    return {
+      probe: { enabled: true, endpoints: view.endpoints, ...(pending ? { pendingMessage: pending } : {}), ...(view.probeDelayedSince ? { delayedSince: view.probeDelayedSince } : {}) },
+      nextProbeInMs: view.nextProbeInMs,
+    };
   }
 
   /** Checks every referenced Secret; returns their versions and the TLS facts. */
