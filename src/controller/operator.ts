@@ -220,7 +220,7 @@ export async function startOperator(opts: OperatorOptions, deps: OperatorDeps): 
     onSecret(obj);
     // A deleted managed users Secret or connection Secret: the users concerned issue again.
     if (obj.metadata.name.endsWith('-smtpusers')) enqueueUsersOf(`${obj.metadata.namespace}/${obj.metadata.name.slice(0, -'-smtpusers'.length)}`);
-    for (const u of users.list(obj.metadata.namespace)) if ((u as unknown as SmtpUser).spec?.connectionSecret?.name === obj.metadata.name) userQueue.add(objectKey(u));
+    for (const u of users.list(obj.metadata.namespace)) if ((u as unknown as SmtpUser).spec?.connectionSecretRef?.name === obj.metadata.name) userQueue.add(objectKey(u));
   });
   for (const [name, inf] of [['SmtpRelay', relays], ['Secret', secrets], ['Pod', pods], ['PersistentVolumeClaim', claims], ['SmtpUser', users], ...(namespaceInformer ? [['Namespace', namespaceInformer] as const] : [])] as const) {
     inf.onError((err) => logger.warn('informer error', { kind: name, error: String(err) }));

@@ -220,7 +220,7 @@ export function computeStatus(relay: SmtpRelay, observed: Observed, now: Date): 
   const draining = drain
     ? {
         reason: Reason.QueueDraining,
-        message: `${drain.reason === 'ScaleDown' ? 'Scaling down' : 'Switching to PassThrough'}: pod(s) ${drain.pods.join(', ')} stopped accepting and deliver their queues first (since ${drain.startedAt}).`,
+        message: `${drain.reason === 'ScaleDown' ? 'Scaling down' : 'Switching to PassThrough'}: pod(s) ${drain.pods.join(', ')} stopped accepting and deliver their queues first (since ${drain.startTime}).`,
       }
     : undefined;
   const progress = cert.issuing

@@ -34,8 +34,9 @@ export function certificateInfo(cert: X509Certificate): CertificateInfo {
   };
 }
 
-function oneLine(dn: string): string {
-  return dn.split('\n').filter(Boolean).join(', ');
+/** A certificate may have an empty subject (RFC 5280 4.1.2.6: the names are in the SAN); Node then gives undefined. */
+function oneLine(dn: string | undefined): string {
+  return (dn ?? '').split('\n').filter(Boolean).join(', ');
 }
 
 function curveBits(curve: string | undefined): number | undefined {

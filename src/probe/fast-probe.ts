@@ -39,6 +39,8 @@ export async function probeEndpoint(opts: ProbeOptions): Promise<ProbeResult> {
   const smtp: ProbeResult['smtp'] = {};
   let tlsFacts: TlsFacts | undefined;
   let handshakes = 0;
+  // Open until closed below; any throw before that must not leak the connection (a relay counts it against our address).
+  let open: { socket: tls.TLSSocket } | undefined;
   try {
     const extraCa = (opts.caPem ?? []).flatMap(parsePemCertificates);
     const session = await openSession(ep, { secureContext: trustContext(opts.caPem) }, deadline, {
@@ -46,6 +48,7 @@ export async function probeEndpoint(opts: ProbeOptions): Promise<ProbeResult> {
         checks.push(await checkAuthBeforeTls(channel, extensions, deadline));
       },
     });
+    open = session;
     handshakes = 1;
     smtp.banner = session.banner;
     smtp.extensionsBeforeTls = session.extensionsBeforeTls;
@@ -81,9 +84,11 @@ export async function probeEndpoint(opts: ProbeOptions): Promise<ProbeResult> {
       checks.push(...checkAfterTls(smtp.extensionsAfterTls, opts.unauthenticatedListener === true));
       checks.push(await checkOpenRelay(session.channel, deadline));
     } finally {
+      open = undefined;
       await closeSession(session);
     }
   } catch (err) {
+    open?.socket.destroy();
     if (!(err instanceof ProbeError)) {
       // The operator's probe loop needs a result, not an exception: report it as a failed probe.
       checks.push({ check: 'probe', result: 'fail', reason: 'protocol-error', message: `unexpected error: ${err instanceof Error ? err.message : String(err)}` });

@@ -115,7 +115,7 @@ describe('the operator with only deploy/base/rbac.yaml', () => {
     // operator sees those Secrets in its metadata-only cache) without reading them.
     await applyIn(kc, relayManifest(ns, 'r3', {
       tls: { secretName: 'r1-cert' },
-      upstream: { host: 'upstream.example.test', credentialsSecretRef: { name: 'upstream-creds' }, caSecretRef: { name: 'upstream-ca' } },
+      upstream: { host: 'upstream.example.test', passwordSecretRef: { name: 'upstream-creds' }, caSecretRef: { name: 'upstream-ca' } },
       dkim: { selector: 's1', domain: 'example.test', keySecretRef: { name: 'dkim-key' } },
       // The CRD requires sender domains with dkim (a relay signs only for its own domains).
       policy: { allowedSenderDomains: ['example.test'] },
@@ -145,7 +145,7 @@ describe('the operator with only deploy/base/rbac.yaml', () => {
     // An SmtpUser: finalizer and status patches, the managed users Secret and the connection
     // Secret created, then a rotation (patches both), then deletion (patch removes the user).
     await applyIn(kc, relayManifest(ns, 'r5', { tls: { secretName: 'r1-cert' }, users: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } } }));
-    await applyIn(kc, { apiVersion: 'smtprelay.dev/v1alpha1', kind: 'SmtpUser', metadata: { name: 'app', namespace: ns }, spec: { relayRef: { name: 'r5', namespace: ns }, senders: ['app@example.test'], connectionSecret: { name: 'smtp-app' } } });
+    await applyIn(kc, { apiVersion: 'smtprelay.dev/v1alpha1', kind: 'SmtpUser', metadata: { name: 'app', namespace: ns }, spec: { relayRef: { name: 'r5', namespace: ns }, senders: ['app@example.test'], connectionSecretRef: { name: 'smtp-app' } } });
     const issuedAt = async () => (await getJson<{ metadata: { annotations?: Record<string, string> } }>(kc, ['-n', ns, 'get', 'secret', 'smtp-app']))?.metadata.annotations?.['smtprelay.dev/password-issued-at'];
     const firstIssue = await waitFor(issuedAt, { description: 'connection Secret written', timeoutMs: 30_000, intervalMs: 250 });
     await kubectlIn(kc, ['-n', ns, 'annotate', 'smtpuser', 'app', 'smtprelay.dev/rotate=1']);

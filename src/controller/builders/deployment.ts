@@ -18,12 +18,14 @@ export const TERMINATION_GRACE_SECONDS = 60;
 // Roles whose Secret has one fixed place; upstream Secrets carry their own (builders/upstreams.ts).
 const SECRET_MOUNTS: Partial<Record<SecretRole, string>> = {
   tls: MOUNTS.tls,
+  internalTls: MOUNTS.internalTls,
   users: MOUNTS.users,
   dkim: MOUNTS.dkim,
 };
 
 const VOLUME_NAMES: Partial<Record<SecretRole, string>> = {
   tls: 'tls',
+  internalTls: 'internal-tls',
   users: 'users',
   dkim: 'dkim',
 };

@@ -83,6 +83,9 @@ export const names = {
   pdb: (relay: SmtpRelay) => relay.metadata.name,
   /** The Secret the relay serves TLS from: the user's own, or the one cert-manager writes. */
   tlsSecret: (relay: SmtpRelay) => relay.spec.tls.secretName ?? `${relay.metadata.name}-tls`,
+  /** spec.tls.internalCertificate: the Certificate for the in-cluster names and the Secret cert-manager writes (same name). */
+  internalCertificate: (relay: SmtpRelay) => `${relay.metadata.name}-internal-tls`,
+  internalTlsSecret: (relay: SmtpRelay) => `${relay.metadata.name}-internal-tls`,
 };
 
 /** In-cluster DNS names of the relay's Service. */

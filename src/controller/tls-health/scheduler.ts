@@ -17,7 +17,7 @@ import type { DeepScanResult, ProbeOptions, ProbeResult } from '../../probe/inde
 import { parseDuration } from '../builders/index.js';
 import type { ProbeMetrics } from './metrics.js';
 import { DEFAULT_PROBE_INTERVAL_MS, deepKey, plan, probeKey, started, type ScheduleState } from './schedule.js';
-import type { ProbeTarget } from './targets.js';
+import { inClusterEndpointName, type ProbeTarget } from './targets.js';
 import { Semaphore } from '../../common/semaphore.js';
 
 export interface TlsHealthOptions {
@@ -49,6 +49,8 @@ export interface TlsHealthInput {
   expectedFingerprint?: string;
   /** The TLS Secret's ca.crt, trusted on top of the system roots. */
   caPem?: string;
+  /** spec.tls.internalCertificate's Secret: what the in-cluster targets (ProbeTarget.inClusterName) must serve, and its CA. */
+  internal?: { expectedFingerprint?: string; caPem?: string };
   /** False while nothing can answer yet (no available replica): report, do not probe. */
   canProbe: boolean;
 }
@@ -106,7 +108,8 @@ export class TlsHealthScheduler {
     const now = this.now();
     const scheduleInput = {
       now,
-      probeKey: probeKey(relay.metadata.generation, input.expectedFingerprint, input.targets.map((t) => `${t.name}=${t.host}:${t.port}`)),
+      // A rotated in-cluster certificate is probed at once, like a rotated public one.
+      probeKey: probeKey(relay.metadata.generation, [input.expectedFingerprint, input.internal?.expectedFingerprint].filter(Boolean).join('/') || undefined, input.targets.map((t) => `${t.name}=${t.host}:${t.port}`)),
       deepKey: deepKey(relay.metadata.generation, input.expectedFingerprint),
     };
     if (state.running) return { endpoints, nextProbeInMs: state.schedule.nextDueAt !== undefined ? Math.max(0, state.schedule.nextDueAt - now) : undefined };
@@ -142,7 +145,7 @@ export class TlsHealthScheduler {
       const r = state.results.get(t.name);
       if (!r) continue;
       // The Service port, not the local one: status describes the Service.
-      out.push({ ...toEndpointStatus({ name: t.name, probe: r.probe, deep: r.deep, secretFingerprint: r.expectedFingerprint }), port: t.servicePort });
+      out.push({ ...toEndpointStatus({ name: t.name, probe: r.probe, deep: r.deep, secretFingerprint: r.expectedFingerprint, serverName: r.probe.target.servername }), port: t.servicePort });
     }
     return out.length > 0 ? out : undefined;
   }
@@ -153,16 +156,21 @@ export class TlsHealthScheduler {
     const probe = this.opts.probe ?? probeEndpoint;
     const scan = this.opts.deepScan ?? deepScan;
     const expiryWarningMs = parseDuration(relay.spec.healthCheck?.expiryWarning);
-    const base = (t: ProbeTarget): ProbeOptions => ({
-      host: t.host,
-      port: t.port,
-      mode: t.mode,
-      servername: input.servername,
-      caPem: input.caPem ? [input.caPem] : undefined,
-      expectedFingerprint: input.expectedFingerprint,
-      unauthenticatedListener: t.name === 'relay',
-      ...(expiryWarningMs !== undefined ? { expiryWarningMs } : {}),
-    });
+    // An in-cluster target asks for its Service name and must get the in-cluster certificate.
+    const expected = (t: ProbeTarget) => (t.inClusterName ? input.internal?.expectedFingerprint : input.expectedFingerprint);
+    const base = (t: ProbeTarget): ProbeOptions => {
+      const caPem = t.inClusterName ? input.internal?.caPem : input.caPem;
+      return {
+        host: t.host,
+        port: t.port,
+        mode: t.mode,
+        servername: t.inClusterName ?? input.servername,
+        caPem: caPem ? [caPem] : undefined,
+        expectedFingerprint: expected(t),
+        unauthenticatedListener: t.name === 'relay' || t.name === inClusterEndpointName('relay'),
+        ...(expiryWarningMs !== undefined ? { expiryWarningMs } : {}),
+      };
+    };
     let deepSkipped = false;
     const results = await Promise.all(
       input.targets.map(async (t): Promise<EndpointResult | undefined> => {
@@ -170,9 +178,12 @@ export class TlsHealthScheduler {
           const fast = await this.slots.run(() => probe({ ...base(t), timeoutMs: this.opts.probeTimeoutMs ?? DEFAULT_TIMEOUT_MS }));
           let deepResult = state.results.get(t.name)?.deep;
           // No deep scan of an endpoint that does not even answer: it would only time out six times.
-          if (deep && fast.tls) deepResult = await this.slots.run(() => scan({ ...base(t), timeoutMs: this.opts.deepTimeoutMs ?? 5000 }));
-          else if (deep) deepSkipped = true;
-          return { target: t, probe: fast, deep: deepResult, expectedFingerprint: input.expectedFingerprint };
+          // Nor of an in-cluster name: same listener, same TLS policy, only another certificate.
+          if (deep && !t.inClusterName) {
+            if (fast.tls) deepResult = await this.slots.run(() => scan({ ...base(t), timeoutMs: this.opts.deepTimeoutMs ?? 5000 }));
+            else deepSkipped = true;
+          }
+          return { target: t, probe: fast, deep: deepResult, expectedFingerprint: expected(t) };
         } catch (err) {
           // The prober reports failures as results; a throw is a bug. Keep the last result.
           log.error('TLS probe threw', { endpoint: t.name, error: err instanceof Error ? err.message : String(err) });

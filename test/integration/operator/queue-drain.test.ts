@@ -289,7 +289,7 @@ describe('a drain that times out', () => {
     await kubectlOk(['-n', ns.name, 'patch', 'smtprelay', 'strand', '--type=merge', '-p', '{"spec":{"replicas":1}}']);
     await waitForRelay('strand', 'Draining', (r) => r.status?.queue?.state === 'Draining', 20_000);
     const stranded = await waitForRelay('strand', 'Stranded', (r) => (r.status?.queue?.strandedClaims ?? []).length > 0, (DRAIN_TIMEOUT_S + 30) * 1000);
-    expect(stranded.status!.queue!.strandedClaims).toEqual([{ claim: 'queue-strand-1', messages: 5, since: expect.any(String) }]);
+    expect(stranded.status!.queue!.strandedClaims).toEqual([{ claim: 'queue-strand-1', messages: 5, strandedTime: expect.any(String) }]);
     await waitFor(async () => (await statefulSetReplicas('strand')) === 1, { description: 'replicas lowered after the timeout', timeoutMs: 20_000 });
     const reported = await waitForRelay('strand', 'Delivering QueueStranded', (r) => condition(r, 'Delivering')?.reason === 'QueueStranded');
     expect(reported.status!.queue!.state).toBe('Stranded');

@@ -97,7 +97,7 @@ function world(spec: Partial<SmtpRelay['spec']> = {}) {
 
 // Volatile fields move with the clock, as real probes' do.
 const ep = (at: number, over: Partial<EndpointStatus> = {}): EndpointStatus =>
-  healthyEndpoint({ latencyMs: 10 + (at % 13), lastProbeTime: new Date(at).toISOString(), ...over });
+  healthyEndpoint({ latencyMilliseconds: 10 + (at % 13), lastProbeTime: new Date(at).toISOString(), ...over });
 
 describe('reconcile with TLS health', () => {
   test('hands the prober the Service target, spec.hostname, the Secret fingerprint and ca.crt; requeues for the next probe', async () => {
