@@ -772,6 +772,7 @@ export const statusSchema: JSONSchemaProps = obj('Observed state, written by the
   }),
   replicas: int32('Relay pods that exist.', { minimum: 0 }),
   readyReplicas: int32('Relay pods that are ready.', { minimum: 0 }),
+  selector: str('The relay pods\' label selector, as a string: the scale subresource reports it, so a HorizontalPodAutoscaler or KEDA finds the pods whose metrics it reads.', { maxLength: 512 }),
   certificate: obj('The certificate in the TLS Secret.', {
     secretName: str('Secret holding the certificate.'),
     notBefore: timestamp('Start of validity.'),

@@ -339,6 +339,8 @@ export interface SmtpRelayStatus {
   conditions?: Condition[];
   replicas?: number;
   readyReplicas?: number;
+  /** The relay pods' label selector as a string (the scale subresource's labelSelectorPath: HPA and KEDA find the pods by it). */
+  selector?: string;
   certificate?: CertificateStatus;
   endpoints?: EndpointStatus[];
   /** Short summary for the TLS printer column: Healthy | Degraded | Unhealthy | Unknown. */

@@ -2,7 +2,7 @@
 // on a missing issuer heals as soon as the issuer is created, not on its next retry.
 // Started only when the operator may list and watch them (a SelfSubjectAccessReview
 // says so); without that RBAC the reconciler's growing retry remains the fallback.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../kube/kube-config.js';
 import type { SmtpRelay } from '../api/types.js';
 import type { Logger } from '../common/logger.js';
 import { kubeRequest } from '../kube/http.js';

@@ -30,10 +30,13 @@ export interface ClusterAccess {
   ownedChildren(relay: SmtpRelay): KubeObject[];
   /** Cached child by kind and name (the caches hold only objects with our labels). */
   cachedChild(kind: string, namespace: string, name: string): KubeObject | undefined;
-  /** A live read, for a child the cache does not hold: is the name free, ours, or someone else's? */
+  /** A live read, after a create-only apply found the name taken: ours (not in the cache yet, or our labels removed), or someone else's? */
   getLive(obj: KubeObject): Promise<KubeObject | undefined>;
-  /** Server-side apply under our field manager, force on our fields. Returns the object as stored. */
-  apply(obj: KubeObject): Promise<KubeObject>;
+  /**
+   * Server-side apply under our field manager, force on our fields. Returns the object as stored.
+   * createOnly: fail with a 409 Conflict, changing nothing, when an object of that name exists.
+   */
+  apply(obj: KubeObject, opts?: { createOnly?: boolean }): Promise<KubeObject>;
   applyStatus(relay: SmtpRelay, status: SmtpRelayStatus): Promise<void>;
   delete(obj: KubeObject): Promise<void>;
   certManagerInstalled(): Promise<boolean>;
@@ -299,12 +302,14 @@ export class Reconciler {
     // a rollout now would only produce pods that cannot start.
     if (WORKLOAD_KINDS.has(child.kind) && hasProblems && cached) return {};
     try {
-      const foreign = await this.foreignObject(relay, child);
+      const foreign = cached ? notOwnedBy(relay, child, cached) : undefined;
       if (foreign) return { problem: foreign };
       const childKey = `${child.kind}/${child.metadata.name}`;
       const digest = digestOf(child);
       if (cached && digests.get(childKey) === `${cached.metadata.uid}:${digest}` && coversDesired(cached, child)) return {};
-      const stored = await cluster.apply(child);
+      const created = cached ? undefined : await this.createChild(relay, child);
+      if (created?.problem) return { problem: created.problem };
+      const stored = created?.stored ?? (await cluster.apply(child));
       digests.set(childKey, `${stored.metadata?.uid}:${digest}`);
       return { applied: stored };
     } catch (err) {
@@ -445,23 +450,25 @@ export class Reconciler {
   }
 
   /**
-   * Server-side apply with force would take over an object of the same name that
-   * someone else made. So when the cache (our labels only) lacks the child, read
-   * it: absent is fine (we create it), controlled by this relay is fine (cache
-   * lag), anything else is left alone and reported.
+   * A child the synced cache lacks is taken to be absent, as controller-runtime's cached
+   * client does (no read per child). It is created by a create-only apply, because
+   * apply with force would take over a same-named object someone else made (created
+   * since our cache synced, or never in it: the caches hold our labels only). When the
+   * name is taken (409), and only then, the live object says whether it is ours (cache
+   * lag, our labels removed: returns nothing, and the caller applies as usual) or not.
    */
-  private async foreignObject(relay: SmtpRelay, child: KubeObject): Promise<Problem | undefined> {
-    const { namespace, name } = child.metadata;
-    const cached = this.opts.cluster.cachedChild(child.kind, namespace ?? '', name);
-    const live = cached ?? (await this.opts.cluster.getLive(child));
-    if (!live) return undefined;
-    const controller = live.metadata.ownerReferences?.find((o) => o.controller);
-    if (controller?.uid === relay.metadata.uid) return undefined;
-    const owner = controller ? `is controlled by ${controller.kind} ${controller.name}` : 'was not created by this SmtpRelay';
-    return {
-      reason: Reason.ChildNotOwned,
-      message: `A ${child.kind} named ${name} already exists in namespace ${namespace} and ${owner}; the operator leaves it alone. Delete or rename it, or rename the SmtpRelay.`,
-    };
+  private async createChild(relay: SmtpRelay, child: KubeObject): Promise<{ stored?: KubeObject; problem?: Problem }> {
+    const { cluster } = this.opts;
+    try {
+      return { stored: await cluster.apply(child, { createOnly: true }) };
+    } catch (err) {
+      if (httpCode(err) !== 409) throw err;
+    }
+    const live = await cluster.getLive(child);
+    // Deleted again since the 409: a transient state, retried with backoff.
+    if (!live) throw new Error(`${child.kind} ${child.metadata.name} existed a moment ago and is gone now`);
+    const foreign = notOwnedBy(relay, child, live);
+    return foreign ? { problem: foreign } : {};
   }
 
   /** Turns an apply failure no retry will fix into a Problem; undefined means transient (throw). */
@@ -548,6 +555,18 @@ function keptChildren(relay: SmtpRelay, plan: WorkloadPlan): string[] {
       ? [`StatefulSet/${names.statefulSet(relay)}`, `ConfigMap/${names.queueConfigMap(relay)}`]
       : [`Deployment/${names.deployment(relay)}`, `ConfigMap/${names.configMap(relay)}`],
   );
+}
+
+/** ChildNotOwned when the stored object of a child's name is not controlled by this relay. Pure. */
+function notOwnedBy(relay: SmtpRelay, child: KubeObject, stored: KubeObject): Problem | undefined {
+  const { namespace, name } = child.metadata;
+  const controller = stored.metadata.ownerReferences?.find((o) => o.controller);
+  if (controller?.uid === relay.metadata.uid) return undefined;
+  const owner = controller ? `is controlled by ${controller.kind} ${controller.name}` : 'was not created by this SmtpRelay';
+  return {
+    reason: Reason.ChildNotOwned,
+    message: `A ${child.kind} named ${name} already exists in namespace ${namespace} and ${owner}; the operator leaves it alone. Delete or rename it, or rename the SmtpRelay.`,
+  };
 }
 
 /** A short fingerprint of a child as we would apply it (builders emit keys in a stable order). */

@@ -3,7 +3,7 @@
 // observedGeneration) plus CertificateReady, Available and TLSHealthy.
 import { ConditionType, DEFAULTS, type Condition, type EndpointCheckFailure, type EndpointStatus, type SenderDomainStatus, type SmtpRelay, type SmtpRelayStatus } from '../api/types.js';
 import { conditionReason, isReasonCode, tlsHealthSummary } from '../probe/index.js';
-import { names, parseDuration, replicas } from './builders/index.js';
+import { names, parseDuration, replicas, selectorString } from './builders/index.js';
 import { setCondition, type ConditionInput } from './conditions.js';
 import { deliveringCondition, queueState, type QueueObservation } from './queue/delivering.js';
 import { upstreamsHealthyCondition } from './queue/upstreams-health.js';
@@ -274,6 +274,8 @@ export function computeStatus(relay: SmtpRelay, observed: Observed, now: Date): 
     status.replicas = observed.deployment.replicas ?? 0;
     status.readyReplicas = observed.deployment.readyReplicas ?? 0;
   }
+  // Always, and constant per relay: /scale reports it, so an HPA finds the pods before the first one exists.
+  status.selector = selectorString(relay);
   if (observed.tlsSecret || observed.certificate?.renewalTime) {
     status.certificate = { secretName: names.tlsSecret(relay) };
     if (observed.tlsSecret) Object.assign(status.certificate, observed.tlsSecret);

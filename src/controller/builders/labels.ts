@@ -21,6 +21,17 @@ export function selectorLabels(relay: SmtpRelay): Record<string, string> {
   return { [LABEL_NAME]: 'smtp-relay', [LABEL_INSTANCE]: relay.metadata.name };
 }
 
+/**
+ * selectorLabels as a label-selector string (status.selector, the scale subresource's labelSelectorPath).
+ * Keys sorted, so the string never changes for a relay and its status never churns.
+ */
+export function selectorString(relay: SmtpRelay): string {
+  return Object.entries(selectorLabels(relay))
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+}
+
 export function childLabels(relay: SmtpRelay): Record<string, string> {
   return { ...selectorLabels(relay), [LABEL_MANAGED_BY]: MANAGED_BY, [LABEL_COMPONENT]: 'relay' };
 }

@@ -5,7 +5,7 @@
 // to decide is in the caches, the two Secrets it owns and the clock.
 import crypto from 'node:crypto';
 import bcrypt from 'bcryptjs';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../../kube/kube-config.js';
 import { API_VERSION, type SmtpRelay } from '../../api/types.js';
 import { USER_FINALIZER, USER_KIND, USER_PLURAL, USER_REASONS, type SmtpUser, type SmtpUserStatus } from '../../api/smtpuser.js';
 import type { Logger } from '../../common/logger.js';

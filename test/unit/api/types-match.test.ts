@@ -119,6 +119,7 @@ const sample: DeepRequired<SmtpRelay> = {
     conditions: [{ type: 'Ready', status: 'True', observedGeneration: 1, lastTransitionTime: ts, reason: 'Ready', message: 'm' }],
     replicas: 1,
     readyReplicas: 1,
+    selector: 'app.kubernetes.io/instance=r,app.kubernetes.io/name=smtp-relay',
     certificate: { secretName: 's', notBefore: ts, notAfter: ts, renewalTime: ts, fingerprint: 'ab' },
     endpoints: [
       {

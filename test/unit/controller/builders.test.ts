@@ -143,10 +143,11 @@ describe('Deployment', () => {
     expect(configChecksum(relay(), ctx)).toBe(base);
   });
 
-  test('applies pod overrides and spreads replicas over nodes by default', () => {
+  test('applies pod overrides and spreads replicas over nodes by default, whatever the replica count', () => {
     const one = podSpec(relay());
-    expect(one.topologySpreadConstraints).toBeUndefined();
     const three = podSpec(relay({ replicas: 3 }));
+    // One pod carries the same constraint (ScheduleAnyway), so scaling 1 <-> 3 rolls nothing.
+    expect(one.topologySpreadConstraints).toEqual(three.topologySpreadConstraints);
     expect(three.topologySpreadConstraints).toEqual([
       expect.objectContaining({ topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: { 'app.kubernetes.io/name': 'smtp-relay', 'app.kubernetes.io/instance': 'mail' } } }),
     ]);
