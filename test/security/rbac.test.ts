@@ -43,7 +43,16 @@ function grantsOf(rules: Rule[]): Set<string> {
 const JUSTIFIED: Record<string, string> = {
   'cert-manager.io/certificates:list': 'informer on Certificates when cert-manager is installed (this control plane has no cert-manager)',
   'cert-manager.io/certificates:watch': 'same informer',
-  'cert-manager.io/certificates:get': 'ownership check of a Certificate missing from the cache, before the first apply',
+  'cert-manager.io/certificates:get': 'ownership check after a create-only apply of a Certificate got 409 (it exists and was not in the cache)',
+  // Children are created by a create-only server-side apply (no GET at creation); only a 409
+  // (the object exists but was missing from the synced cache) leads to one GET that decides
+  // ours (apply) or ChildNotOwned. This run has no such conflict.
+  '/configmaps:get': 'ownership check after a create-only apply got 409 (src/controller/reconciler.ts)',
+  '/services:get': 'same, for Services',
+  'apps/deployments:get': 'same, for Deployments',
+  'apps/statefulsets:get': 'same, for StatefulSets (Durable queue)',
+  'policy/poddisruptionbudgets:get': 'same, for PodDisruptionBudgets',
+  'networking.k8s.io/networkpolicies:get': 'same, for NetworkPolicies',
   'cert-manager.io/certificates:patch': 'server-side apply of the Certificate for relays with spec.tls.issuerRef',
   'cert-manager.io/certificates:delete': 'prune: relay switched from issuerRef to secretName',
   'cert-manager.io/issuers:get': 'issuerRef check (does the Issuer exist?), only with cert-manager',
