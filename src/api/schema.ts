@@ -553,10 +553,13 @@ const toleration = obj('A pod toleration (core/v1 Toleration).', {
 });
 
 const pod = obj('Scheduling and resource settings copied into the relay pods.', {
-  resources: obj('Compute resources of the relay container (core/v1 ResourceRequirements).', {
-    limits: quantityMap('Resource limits, e.g. cpu: 500m, memory: 256Mi.', 'pod.resources.limits'),
-    requests: quantityMap('Resource requests, e.g. cpu: 50m, memory: 64Mi.', 'pod.resources.requests'),
-  }),
+  resources: obj(
+    'Compute resources of the relay container (core/v1 ResourceRequirements); replaces the defaults whole. Default: requests cpu 100m, memory 128Mi; limits memory 384Mi, no cpu limit (measured in docs/benchmarks.md, Relay footprint).',
+    {
+      limits: quantityMap('Resource limits, e.g. memory: 512Mi.', 'pod.resources.limits'),
+      requests: quantityMap('Resource requests, e.g. cpu: 250m, memory: 192Mi.', 'pod.resources.requests'),
+    },
+  ),
   nodeSelector: stringMap('Node labels the relay pods must match.', { maxProperties: 32 }),
   tolerations: arr('Tolerations of the relay pods.', toleration, { maxItems: 32 }),
   affinity: passthrough('core/v1 Affinity of the relay pods, passed through; the API server validates it when the operator applies the Deployment.'),

@@ -153,7 +153,7 @@ export class RelayRuntime {
    * maxConcurrentData 20, dkimSpillBytes 1 MiB) 20 x 1.5 MiB = 30 MiB. Next to it: the idle
    * process (~82 MiB RSS measured) and Buffers of any streaming not yet collected (V8 forces
    * a collection after 64 MiB of external growth; test/e2e/relay/dkim-memory.test.ts saw
-   * +64 MiB with and without DKIM): 82 + 64 + 30 = 176 MiB against the pod's 256Mi limit.
+   * +64 MiB with and without DKIM): 82 + 64 + 30 = 176 MiB against the pod's default 384Mi limit (controller/builders/deployment.ts).
    * config.ts refuses maxConcurrentData x dkimSpillBytes above 128 MiB. A DATA beyond the
    * cap waits for a slot (within upstreamAcquireTimeoutMs), else 451 4.3.2 before its 354.
    */

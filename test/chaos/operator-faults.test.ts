@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { SmtpRelay } from '../../src/api/types.js';
 import { startControlPlane, type ControlPlane } from '../harness/controlplane.js';
 import { createTestNamespace, serviceAccountKubeconfig, waitFor } from '../harness/kube.js';
+import { SIM_DEPLOYMENT_STATUS } from '../harness/simulated.js';
 import { repoRoot } from '../helpers/cli.js';
 import { relayManifest, USERS_SECRET } from '../integration/operator/helpers.js';
 import { readAudit, writesBy } from './audit.js';
@@ -111,7 +112,7 @@ async function convergence(deletedUids: Set<string>): Promise<string[]> {
 }
 
 describe('operator faults', () => {
-  test('SIGKILL at random moments while 10 relays are created, updated and deleted: converges with exactly the right children', async () => {
+  test(`SIGKILL at random moments while 10 relays are created, updated and deleted: converges with exactly the right children ${SIM_DEPLOYMENT_STATUS}`, async () => {
     const relayCount = 10;
     const kills = soak ? 25 : 5;
     let op = operator('op-a');

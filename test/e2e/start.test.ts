@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { kubeJson } from '../harness/kube-http.js';
 import { targetFromKubeconfig } from '../harness/service-account.js';
+import { SIM_LOCAL_RUNTIME } from '../harness/simulated.js';
 import { repoRoot } from '../helpers/cli.js';
 import { sendWithNodemailer } from '../helpers/smtp/clients.js';
 
@@ -68,7 +69,7 @@ afterAll(async () => {
   fs.rmSync(workDir, { recursive: true, force: true });
 }, 30_000);
 
-test('npm start runs the local mode to a Ready relay and stops cleanly on Ctrl-C', async () => {
+test(`npm start runs the local mode to a Ready relay and stops cleanly on Ctrl-C ${SIM_LOCAL_RUNTIME}`, async () => {
   const env: NodeJS.ProcessEnv = { ...process.env, SMTP_RELAY_LOCAL: '1', SMTP_RELAY_LOCAL_DIR: workDir };
   delete env.KUBECONFIG; // local mode must not need (or touch) any kubeconfig
   const t0 = Date.now();

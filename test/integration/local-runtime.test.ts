@@ -16,6 +16,7 @@ import { kubeJson, kubeRequest, type KubeHttpTarget } from '../harness/kube-http
 import { createTestNamespace, kubeconfigPath, waitFor, type TestNamespace } from '../harness/kube.js';
 import { ENDPOINTS_ANNOTATION, startLocalRuntime, type LocalRuntime } from '../harness/local-runtime.js';
 import { targetFromKubeconfig } from '../harness/service-account.js';
+import { SIM_LOCAL_RUNTIME } from '../harness/simulated.js';
 import { cliPath, nodeBin } from '../helpers/cli.js';
 import { startCaptureUpstream, type CaptureUpstream } from '../helpers/smtp/capture-upstream.js';
 import { createTestCa, type TestCa } from '../helpers/smtp/certs.js';
@@ -53,7 +54,7 @@ function standalone(obj: KubeObject): KubeObject {
   return copy;
 }
 
-describe('local runtime (development only)', () => {
+describe(`local runtime (development only) ${SIM_LOCAL_RUNTIME}`, () => {
   let ns: TestNamespace;
   let admin: KubeHttpTarget;
   let ca: TestCa;

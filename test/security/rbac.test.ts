@@ -9,6 +9,7 @@ import YAML from 'yaml';
 import { buildDeployment } from '../../src/controller/builders/deployment.js';
 import { startControlPlane, type ControlPlane } from '../harness/controlplane.js';
 import { createTestNamespace, serviceAccountKubeconfig, waitFor } from '../harness/kube.js';
+import { SIM_DEPLOYMENT_STATUS } from '../harness/simulated.js';
 import { repoRoot } from '../helpers/cli.js';
 import { relayManifest, USERS_SECRET } from '../integration/operator/helpers.js';
 import { startOperatorProcess, type OperatorProcess } from '../chaos/operator-process.js';
@@ -104,7 +105,7 @@ afterAll(async () => {
 });
 
 describe('the operator with only deploy/base/rbac.yaml', () => {
-  test('converges a relay through create, scale up (PDB), scale down (prune), Ready, and deletion; never forbidden', async () => {
+  test(`converges a relay through create, scale up (PDB), scale down (prune), Ready, and deletion; never forbidden ${SIM_DEPLOYMENT_STATUS}`, async () => {
     const kc = cp.kubeconfigPath;
     await applyIn(kc, relayManifest(ns, 'r1', { tls: { secretName: 'r1-cert' }, replicas: 2 }));
     const first = await waitFor(async () => {

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { RELAY_CONFIG_KEY, type RelayConfig } from '../../src/common/relay-config.js';
 import { createTestNamespace, kubeconfigPath, waitFor, type TestNamespace } from '../harness/kube.js';
+import { SIM_KUBELET } from '../harness/simulated.js';
 import { startCaptureUpstream, type CaptureUpstream } from '../helpers/smtp/capture-upstream.js';
 import { createTestCa, writeAtomicDir, type TestCa } from '../helpers/smtp/certs.js';
 import { message, RawSmtp, sendWithNodemailer } from '../helpers/smtp/clients.js';
@@ -75,7 +76,7 @@ afterAll(async () => {
   fs.rmSync(root, { recursive: true, force: true });
 });
 
-describe('a full scenario leaves no secret in logs, Events or status', () => {
+describe(`a full scenario leaves no secret in logs, Events or status ${SIM_KUBELET}`, () => {
   test('operator renders the relay; the relay (configured from that) delivers with the real credentials and refuses wrong ones', async () => {
     const kc = kubeconfigPath();
     await applyIn(kc, {

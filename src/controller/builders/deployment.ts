@@ -30,7 +30,20 @@ const VOLUME_NAMES: Partial<Record<SecretRole, string>> = {
   dkim: 'dkim',
 };
 
-const DEFAULT_RESOURCES = { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } };
+/**
+ * The relay container's resources unless spec.pod.resources says otherwise (it replaces them
+ * whole). From bench/relay-footprint.ts (docs/benchmarks.md, "Relay footprint", 2026-12-01):
+ * - memory request 128Mi: idle RSS 82 MiB + 200 idle authenticated sessions (relay.json
+ *   maxConnections) at ~75 KiB each (15 MiB) + the default 20 DATA slots' buffers and DKIM
+ *   share (~30 MiB, see dataSlots in src/relay/relay.ts).
+ * - memory limit 384Mi: peak RSS under 500 concurrent submitting clients 194-219 MiB (GC slack
+ *   included) + the whole in-memory DKIM budget config.ts admits (DKIM_MEMORY_BUDGET, 128 MiB)
+ *   + ~10 %. The durable queue streams to disk and adds no message bytes to memory.
+ * - cpu request 100m: ~400 messages per CPU-second (one TLS connection each, C=10), so 100m
+ *   carries ~40 msgs/s, and an HPA on CPU utilisation scales out near 30 msgs/s per pod.
+ * - no cpu limit: throttling would stall TLS handshakes and timers for every session at once.
+ */
+const DEFAULT_RESOURCES = { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '384Mi' } };
 
 /**
  * Hash of what the pods consume: the rendered config and the resourceVersion of

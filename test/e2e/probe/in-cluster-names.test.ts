@@ -11,6 +11,7 @@ import { LOCAL_ENDPOINTS_ANNOTATION, probeTargets } from '../../../src/controlle
 import type { KubeObject } from '../../../src/kube/types.js';
 import { tlsHealthSummary } from '../../../src/probe/endpoint-status.js';
 import type { RelayRuntime } from '../../../src/relay/relay.js';
+import { SIM_SERVICE_ROUTING } from '../../harness/simulated.js';
 import { writeAtomicDir, type Leaf } from '../../helpers/smtp/certs.js';
 import { createRelayFixture, RELAY_HOST, startInProcessRelay, type RelayFixture } from '../../helpers/smtp/relay-fixture.js';
 
@@ -77,7 +78,7 @@ async function probeOnce(served: Served, spec: SmtpRelay, internalFingerprint: s
 const row = (e: EndpointStatus) => [e.name, e.port, e.serverName, e.healthy, e.hostnameVerified, e.matchesSecret];
 const reasons = (e: EndpointStatus | undefined) => (e?.failures ?? []).filter((f) => f.result === 'fail').map((f) => f.reason);
 
-describe('a relay that serves the in-cluster certificate by SNI', () => {
+describe(`a relay that serves the in-cluster certificate by SNI ${SIM_SERVICE_ROUTING}`, () => {
   let served: Served;
   beforeAll(async () => {
     served = await startRelay(true);
@@ -118,7 +119,7 @@ describe('a relay that serves the in-cluster certificate by SNI', () => {
   });
 });
 
-describe('a relay that does not serve it (the public certificate for every name)', () => {
+describe(`a relay that does not serve it (the public certificate for every name) ${SIM_SERVICE_ROUTING}`, () => {
   let served: Served;
   beforeAll(async () => {
     served = await startRelay(false);

@@ -12,6 +12,7 @@ import { applyObject, getObject, hasResource } from '../../../src/kube/apply.js'
 import { kubeRequest } from '../../../src/kube/http.js';
 import type { KubeObject } from '../../../src/kube/types.js';
 import { createTestNamespace, type TestNamespace } from '../../harness/kube.js';
+import { SIM_DEPLOYMENT_STATUS } from '../../harness/simulated.js';
 import { adminKube, relayManifest } from './helpers.js';
 
 const T = 60_000;
@@ -63,7 +64,7 @@ describe('children cut down to our fields', () => {
     expect([...kinds].sort()).toEqual(expect.arrayContaining(['ConfigMap', 'Deployment', 'NetworkPolicy', 'PodDisruptionBudget', 'Service', 'StatefulSet', ...(certManager ? ['Certificate'] : [])]));
   }, T);
 
-  test('what the API server defaults is dropped; replicas and the status counts the reconciler reads are kept', async () => {
+  test(`what the API server defaults is dropped; replicas and the status counts the reconciler reads are kept ${SIM_DEPLOYMENT_STATUS}`, async () => {
     const r = relay('defaults', { tls: { secretName: 'shared-tls' }, queue: { mode: 'PassThrough' } });
     const deployment = desiredChildren(r, ctx).find((c) => c.kind === 'Deployment')!;
     await applyObject(kc(), deployment, { fieldManager: FIELD_MANAGER, force: true });

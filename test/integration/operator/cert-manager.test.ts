@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import type { OperatorHandle } from '../../../src/controller/operator.js';
 import { createTestNamespace, waitFor, type TestNamespace } from '../../harness/kube.js';
+import { SIM_DEPLOYMENT_STATUS } from '../../harness/simulated.js';
 import { applyRelay, condition, createTlsSecret, createUsersSecret, eventsFor, getChild, getRelay, kubectlOk, relayManifest, runOperatorInProcess, simulateDeploymentAvailable } from './helpers.js';
 
 jest.setTimeout(90_000);
@@ -27,7 +28,7 @@ afterAll(async () => {
 describe('spec.tls.issuerRef', () => {
   const name = 'issued';
 
-  test('cert-manager issues the certificate for the public names only (no .svc names, which ACME refuses); the relay becomes Ready', async () => {
+  test(`cert-manager issues the certificate for the public names only (no .svc names, which ACME refuses); the relay becomes Ready ${SIM_DEPLOYMENT_STATUS}`, async () => {
     const created = Date.now();
     await applyRelay(relayManifest(ns.name, name, { tls: { issuerRef: { name: 'test-ca', kind: 'ClusterIssuer' }, additionalDNSNames: ['mx.example.test'] } }));
     const cert = await waitFor(() => getChild('Certificate', 'cert-manager.io/v1', ns.name, name), { description: 'the Certificate', timeoutMs: 15_000 });

@@ -20,6 +20,7 @@ import { cliPath, nodeBin, repoRoot } from '../../helpers/cli.js';
 import { createTestNamespace, kubeconfigPath, kubectl, waitFor, type TestNamespace } from '../../harness/kube.js';
 import { kubeJson, kubeRequest } from '../../harness/kube-http.js';
 import { targetFromKubeconfig } from '../../harness/service-account.js';
+import { SIM_DEPLOYMENT_STATUS } from '../../harness/simulated.js';
 import { applyRelay, condition, createTlsSecret, createUsersSecret, getRelay, kubectlOk, relayManifest, simulateDeploymentAvailable } from './helpers.js';
 
 jest.setTimeout(180_000);
@@ -82,7 +83,7 @@ afterAll(async () => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-describe('client-certificate kubeconfig', () => {
+describe(`client-certificate kubeconfig ${SIM_DEPLOYMENT_STATUS}`, () => {
   test('the operator reconciles to Ready, and its process never loads @kubernetes/client-node', async () => {
     const admin = parse(fs.readFileSync(kubeconfigPath(), 'utf8')) as { users: { user: Record<string, string> }[] };
     expect(admin.users[0]!.user['client-certificate-data']).toBeTruthy(); // this kubeconfig authenticates by client certificate
@@ -99,7 +100,7 @@ describe('client-certificate kubeconfig', () => {
   });
 });
 
-describe('bound ServiceAccount tokens that rotate', () => {
+describe(`bound ServiceAccount tokens that rotate ${SIM_DEPLOYMENT_STATUS}`, () => {
   let adminTarget: Awaited<ReturnType<typeof targetFromKubeconfig>>;
   const saPath = `/api/v1/namespaces/${SYSTEM_NS}/serviceaccounts`;
 

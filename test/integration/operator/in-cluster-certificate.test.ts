@@ -13,6 +13,7 @@ import type { OperatorHandle } from '../../../src/controller/operator.js';
 import { TEST_CA_ISSUER } from '../../harness/cert-manager.js';
 import { createTestNamespace, kubeconfigPath, waitFor, type TestNamespace } from '../../harness/kube.js';
 import { startLocalRuntime, type LocalRuntime } from '../../harness/local-runtime.js';
+import { SIM_LOCAL_RUNTIME } from '../../harness/simulated.js';
 import { cliPath, nodeBin } from '../../helpers/cli.js';
 import { applyRelay, condition, createUsersSecret, getChild, getRelay, kubectlOk, relayManifest, runOperatorInProcess } from './helpers.js';
 
@@ -61,7 +62,7 @@ const manifest = (internal: boolean) =>
     healthCheck: { expiryWarning: '1h' },
   });
 
-test('the second Certificate is created for the Service names and becomes Ready; the relay serves it by SNI and both names probe healthy', async () => {
+test(`the second Certificate is created for the Service names and becomes Ready; the relay serves it by SNI and both names probe healthy ${SIM_LOCAL_RUNTIME}`, async () => {
   const created = Date.now();
   await applyRelay(manifest(true));
   const svcNames = [`${name}.${ns.name}.svc`, `${name}.${ns.name}.svc.cluster.local`, `${name}.${ns.name}`, name];
@@ -92,7 +93,7 @@ test('the second Certificate is created for the Service names and becomes Ready;
   console.log(`in-cluster Certificate Ready ${readyMs} ms after create; TLSHealthy with both names ${Date.now() - created} ms after create`);
 });
 
-test('removing spec.tls.internalCertificate prunes its Certificate and the in-cluster endpoints', async () => {
+test(`removing spec.tls.internalCertificate prunes its Certificate and the in-cluster endpoints ${SIM_LOCAL_RUNTIME}`, async () => {
   await applyRelay(manifest(false));
   await waitFor(async () => ((await getChild('Certificate', 'cert-manager.io/v1', ns.name, `${name}-internal-tls`)) ? undefined : true), { description: 'the in-cluster Certificate pruned', timeoutMs: 30_000, intervalMs: 200 });
   expect(await getChild('Certificate', 'cert-manager.io/v1', ns.name, name)).toBeDefined();

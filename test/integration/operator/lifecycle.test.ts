@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals
 import { FIELD_MANAGER } from '../../../src/controller/builders/index.js';
 import type { OperatorHandle } from '../../../src/controller/operator.js';
 import { createTestNamespace, kubectl, waitFor, type TestNamespace } from '../../harness/kube.js';
+import { SIM_DEPLOYMENT_STATUS } from '../../harness/simulated.js';
 import {
   applyRelay,
   condition,
@@ -51,7 +52,7 @@ const managers = (obj: { metadata: { managedFields?: unknown[] } } | undefined) 
 describe('a relay with its own TLS Secret', () => {
   const name = 'byo';
 
-  test('gets its children with owner references under our field manager, and becomes Ready', async () => {
+  test(`gets its children with owner references under our field manager, and becomes Ready ${SIM_DEPLOYMENT_STATUS}`, async () => {
     await createTlsSecret(ns.name, 'byo-cert', 'byo.example.test');
     const created = Date.now();
     await applyRelay(relayManifest(ns.name, name, { tls: { secretName: 'byo-cert' } }));
@@ -115,7 +116,7 @@ describe('a relay with its own TLS Secret', () => {
     }
   });
 
-  test('a Ready relay at rest is not reconciled again and again (no hot loop)', async () => {
+  test(`a Ready relay at rest is not reconciled again and again (no hot loop) ${SIM_DEPLOYMENT_STATUS}`, async () => {
     const total = async () => (await operator.metrics.reconcileTotal.get()).values.reduce((sum, v) => sum + v.value, 0);
     await new Promise((r) => setTimeout(r, 500)); // let the last status write's echo settle
     const before = await total();
@@ -123,7 +124,7 @@ describe('a relay with its own TLS Secret', () => {
     expect((await total()) - before).toBeLessThanOrEqual(1);
   });
 
-  test('a spec change updates the children and observedGeneration; scaling adds and prunes the PDB', async () => {
+  test(`a spec change updates the children and observedGeneration; scaling adds and prunes the PDB ${SIM_DEPLOYMENT_STATUS}`, async () => {
     const before = await getChild('Deployment', 'apps/v1', ns.name, name);
     await kubectlOk(['-n', ns.name, 'patch', 'smtprelay', name, '--type=merge', '-p', JSON.stringify({ spec: { replicas: 2, hostname: 'mail2.example.test' } })]);
     const relay = await waitFor(async () => {
@@ -170,7 +171,7 @@ describe('a relay with its own TLS Secret', () => {
     expect(restored.metadata.labels?.['app.kubernetes.io/managed-by']).toBe('smtp-relay-operator');
   });
 
-  test('a deleted TLS Secret stalls the relay with SecretNotFound and an Event; recreating it heals without a restart', async () => {
+  test(`a deleted TLS Secret stalls the relay with SecretNotFound and an Event; recreating it heals without a restart ${SIM_DEPLOYMENT_STATUS}`, async () => {
     await kubectlOk(['-n', ns.name, 'delete', 'secret', 'byo-cert']);
     const stalled = await waitFor(async () => {
       const r = await getRelay(ns.name, name);

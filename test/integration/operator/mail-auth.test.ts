@@ -24,6 +24,7 @@ import { loadKubeConfig } from '../../../src/kube/client.js';
 import { getFreePort } from '../../harness/controlplane.js';
 import { createTestNamespace, kubeconfigPath, waitFor, type TestNamespace } from '../../harness/kube.js';
 import { startLocalRuntime, type LocalRuntime } from '../../harness/local-runtime.js';
+import { SIM_LOCAL_RUNTIME } from '../../harness/simulated.js';
 import { cliPath, nodeBin } from '../../helpers/cli.js';
 import { startKnot, txtStrings, zoneFile, type KnotServer } from '../../helpers/dns/knot.js';
 import { createTestCa } from '../../helpers/smtp/certs.js';
@@ -110,7 +111,7 @@ async function waitForRelay(description: string, ok: (r: SmtpRelay) => boolean, 
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-test('a relay whose sender domain publishes SPF, DMARC and its DKIM key: MailAuthentication=True, senderDomains filled', async () => {
+test(`a relay whose sender domain publishes SPF, DMARC and its DKIM key: MailAuthentication=True, senderDomains filled ${SIM_LOCAL_RUNTIME}`, async () => {
   const upstreamPort = await getFreePort(); // nothing listens: no mail is sent in this test
   await applyRelay(
     relayManifest(ns.name, 'mailauth', {
@@ -129,7 +130,7 @@ test('a relay whose sender domain publishes SPF, DMARC and its DKIM key: MailAut
   ]);
 });
 
-test('the same DNS answers a day later: looked up again, and no status write', async () => {
+test(`the same DNS answers a day later: looked up again, and no status write ${SIM_LOCAL_RUNTIME}`, async () => {
   // Settle: Ready (the local runtime runs the pod) and no write for a few reconciles.
   await waitForRelay('Ready=True', (x) => condition(x, 'Ready')?.status === 'True');
   let before = (await getRelay(ns.name, 'mailauth'))!;
@@ -149,7 +150,7 @@ test('the same DNS answers a day later: looked up again, and no status write', a
   expect(condition(after, 'MailAuthentication')?.status).toBe('True');
 });
 
-test('the zone changes to another key and loses DMARC: False with DkimKeyMismatch, a Warning Event, Ready untouched', async () => {
+test(`the zone changes to another key and loses DMARC: False with DkimKeyMismatch, a Warning Event, Ready untouched ${SIM_LOCAL_RUNTIME}`, async () => {
   await knot.setZone(DOMAIN, brokenZone(2));
   clockOffsetMs += A_DAY_LATER_MS;
   const r = await waitForRelay('MailAuthentication=False', (x) => condition(x, 'MailAuthentication')?.status === 'False');

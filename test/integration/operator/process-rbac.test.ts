@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect, jest, test } from '@jest/globals';
 import { cliPath, nodeBin, repoRoot } from '../../helpers/cli.js';
 import { createTestNamespace, kubeconfigPath, kubectl, serviceAccountKubeconfig, waitFor, type TestNamespace } from '../../harness/kube.js';
+import { SIM_DEPLOYMENT_STATUS } from '../../harness/simulated.js';
 import { applyRelay, condition, createTlsSecret, createUsersSecret, eventsFor, getChild, getRelay, kubectlOk, relayManifest, simulateDeploymentAvailable } from './helpers.js';
 
 jest.setTimeout(120_000);
@@ -41,7 +42,7 @@ afterAll(async () => {
   await ns?.cleanup();
 });
 
-test('reconciles with only its RBAC, then stops on SIGTERM with exit 0 and releases the Lease', async () => {
+test(`reconciles with only its RBAC, then stops on SIGTERM with exit 0 and releases the Lease ${SIM_DEPLOYMENT_STATUS}`, async () => {
   const name = 'rbac';
   await createTlsSecret(ns.name, 'rbac-own', 'rbac.example.test');
   const created = Date.now();

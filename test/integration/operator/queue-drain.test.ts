@@ -21,6 +21,7 @@ import type { OperatorHandle } from '../../../src/controller/operator.js';
 import { getFreePort } from '../../harness/controlplane.js';
 import { createTestNamespace, kubeconfigPath, waitFor, type TestNamespace } from '../../harness/kube.js';
 import { startLocalRuntime, type LocalRelay, type LocalRuntime } from '../../harness/local-runtime.js';
+import { SIM_LOCAL_RUNTIME } from '../../harness/simulated.js';
 import { cliPath, nodeBin } from '../../helpers/cli.js';
 import { createTestCa, type TestCa } from '../../helpers/smtp/certs.js';
 import { RawSmtp, sendWithNodemailer } from '../../helpers/smtp/clients.js';
@@ -179,7 +180,7 @@ describe('the workload follows spec.queue.mode', () => {
   });
 });
 
-describe('scale-down 3 -> 1 with mail in every queue', () => {
+describe(`scale-down 3 -> 1 with mail in every queue ${SIM_LOCAL_RUNTIME}`, () => {
   let ids: string[] = [];
 
   test('every pod queues while the upstream is down; Delivering names the upstream\'s error', async () => {
@@ -235,7 +236,7 @@ describe('scale-down 3 -> 1 with mail in every queue', () => {
   });
 });
 
-describe('Durable -> PassThrough with mail queued', () => {
+describe(`Durable -> PassThrough with mail queued ${SIM_LOCAL_RUNTIME}`, () => {
   test('the queued mail is delivered before the StatefulSet goes', async () => {
     await stopUpstream();
     await applyRelay(durableRelay('switch', { replicas: 1 }));
@@ -280,7 +281,7 @@ describe('Durable -> PassThrough with mail queued', () => {
   });
 });
 
-describe('a drain that times out', () => {
+describe(`a drain that times out ${SIM_LOCAL_RUNTIME}`, () => {
   test('keeps the claim and reports the mail left on it (status, Delivering, Warning Event); scaling back up takes it back', async () => {
     await stopUpstream();
     await applyRelay(durableRelay('strand', { replicas: 2 }));

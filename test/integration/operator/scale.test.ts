@@ -24,6 +24,7 @@ import type { KubeObject } from '../../../src/kube/types.js';
 import { getFreePort } from '../../harness/controlplane.js';
 import { createTestNamespace, kubeconfigPath, waitFor, type TestNamespace } from '../../harness/kube.js';
 import { startLocalRuntime, type LocalRelay, type LocalRuntime } from '../../harness/local-runtime.js';
+import { SIM_HPA_CONTROLLER, SIM_LOCAL_RUNTIME } from '../../harness/simulated.js';
 import { cliPath, nodeBin } from '../../helpers/cli.js';
 import { createTestCa, type TestCa } from '../../helpers/smtp/certs.js';
 import { sendWithNodemailer } from '../../helpers/smtp/clients.js';
@@ -200,7 +201,7 @@ async function watchReplicas(collection: string, name: string): Promise<Replicas
 const deploymentsPath = () => `/apis/apps/v1/namespaces/${ns.name}/deployments`;
 const relaysPath = () => `/apis/smtprelay.dev/v1alpha1/namespaces/${ns.name}/smtprelays`;
 
-describe('kubectl scale smtprelay', () => {
+describe(`kubectl scale smtprelay ${SIM_LOCAL_RUNTIME}`, () => {
   test('spec.replicas through /scale; the Deployment follows without rolling a pod; the operator writes no spec', async () => {
     await applyRelay(manifest('web', { queue: { mode: 'PassThrough' } }));
     const [first] = await readyPods('web', 'Deployment', 1);
@@ -243,7 +244,7 @@ describe('kubectl scale smtprelay', () => {
   });
 });
 
-describe('a HorizontalPodAutoscaler targeting an SmtpRelay (its /scale writes made as the HPA controller makes them)', () => {
+describe(`a HorizontalPodAutoscaler targeting an SmtpRelay ${SIM_HPA_CONTROLLER} ${SIM_LOCAL_RUNTIME}`, () => {
   test('the API server accepts the HPA, discovery offers smtprelays/scale, and GET /scale answers replicas and the selector', async () => {
     await applyRelay(manifest('hpa', { queue: { mode: 'PassThrough' } }));
     await readyPods('hpa', 'Deployment', 1);
@@ -300,7 +301,7 @@ describe('a HorizontalPodAutoscaler targeting an SmtpRelay (its /scale writes ma
   });
 });
 
-describe('Durable: a scale-down through /scale drains first', () => {
+describe(`Durable: a scale-down through /scale drains first ${SIM_LOCAL_RUNTIME}`, () => {
   test('the pod above the new count drains, the StatefulSet holds it while it has mail, and all of it is delivered', async () => {
     await applyRelay(manifest('queue', { replicas: 2, queue: { mode: 'Durable', retry: { minBackoff: '1s', maxBackoff: '2s' } } }));
     const pods = await readyPods('queue', 'StatefulSet', 2);

@@ -14,6 +14,7 @@ import type { OperatorHandle } from '../../../src/controller/operator.js';
 import { getObject } from '../../../src/kube/apply.js';
 import { createTestNamespace, kubeconfigPath, waitFor, type TestNamespace } from '../../harness/kube.js';
 import { startLocalRuntime, type LocalRelay, type LocalRuntime } from '../../harness/local-runtime.js';
+import { SIM_LOCAL_RUNTIME } from '../../harness/simulated.js';
 import { cliPath, nodeBin } from '../../helpers/cli.js';
 import { startCaptureUpstream, type CaptureUpstream } from '../../helpers/smtp/capture-upstream.js';
 import { createTestCa } from '../../helpers/smtp/certs.js';
@@ -136,7 +137,7 @@ async function swaks(secret: Record<string, string>, opts: { password?: string; 
 describe('SmtpUser', () => {
   let secret: Record<string, string>;
 
-  test('a user in another namespace gets a connection Secret, and swaks with only its values sends mail', async () => {
+  test(`a user in another namespace gets a connection Secret, and swaks with only its values sends mail ${SIM_LOCAL_RUNTIME}`, async () => {
     await kubectlOk(['apply', '-f', '-'], JSON.stringify(smtpUser(appNs.name, 'billing', ['billing@example.com', '@invoices.example.com'], { rotation: { gracePeriod: `${GRACE_S}s` } })));
     const user = await readyOf(appNs.name, 'billing', (c) => c.status === 'True');
     expect(user.status).toMatchObject({ username: `${appNs.name}.billing`, relay: { hostname: HOST, submissionPort: 587, submissionsPort: 465 }, observedGeneration: 1 });
@@ -167,7 +168,7 @@ describe('SmtpUser', () => {
     expect(domain.ok).toBe(true);
   });
 
-  test('rotation: a new password at once, the old one works for the grace period then fails; the relay process is not restarted', async () => {
+  test(`rotation: a new password at once, the old one works for the grace period then fails; the relay process is not restarted ${SIM_LOCAL_RUNTIME}`, async () => {
     const pidBefore = (await relayProcess()).pid;
     const before = await connectionSecret(appNs.name, 'smtp-billing');
     await kubectlOk(['-n', appNs.name, 'annotate', 'smtpuser', 'billing', 'smtprelay.dev/rotate=1']);
@@ -223,7 +224,7 @@ describe('SmtpUser', () => {
     expect(table).toMatch(new RegExp(`${appNs.name}\\s+billing\\s+outbound\\s+${relayNs.name}\\s+True\\s+Issued\\s+smtp-billing`));
   });
 
-  test('deletion: AUTH fails within seconds, and the store no longer has the user', async () => {
+  test(`deletion: AUTH fails within seconds, and the store no longer has the user ${SIM_LOCAL_RUNTIME}`, async () => {
     expect((await swaks(secret, { quitAfter: 'AUTH' })).ok).toBe(true);
     const t0 = Date.now();
     await kubectlOk(['-n', appNs.name, 'delete', 'smtpuser', 'billing', '--wait=false']);

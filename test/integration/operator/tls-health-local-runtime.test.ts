@@ -1,7 +1,7 @@
 // The operator's TLS health against relays run by the development-only local runtime
-// (test/harness/local-runtime.ts), which plays kubelet + Service: nothing is simulated
-// here. Create -> the runtime starts the relay from the operator's Deployment ->
-// the operator (--probe-local-endpoints) probes it -> TLSHealthy=True and Ready.
+// (test/harness/local-runtime.ts), which plays kubelet + Service (so the names say
+// SIM_LOCAL_RUNTIME); the test itself writes no status. Create -> the runtime starts
+// the relay from the operator's Deployment -> the operator (--probe-local-endpoints) probes it -> TLSHealthy=True and Ready.
 // healthCheck.enabled=false turns probing off without blocking Ready.
 import { afterAll, beforeAll, expect, jest, test } from '@jest/globals';
 import fs from 'node:fs';
@@ -11,6 +11,7 @@ import type { SmtpRelay } from '../../../src/api/types.js';
 import type { OperatorHandle } from '../../../src/controller/operator.js';
 import { createTestNamespace, kubeconfigPath, waitFor, type TestNamespace } from '../../harness/kube.js';
 import { startLocalRuntime, type LocalRuntime } from '../../harness/local-runtime.js';
+import { SIM_LOCAL_RUNTIME } from '../../harness/simulated.js';
 import { cliPath, nodeBin } from '../../helpers/cli.js';
 import { applyRelay, condition, createUsersSecret, getRelay, relayManifest, runOperatorInProcess } from './helpers.js';
 
@@ -46,7 +47,7 @@ async function waitForRelay(name: string, description: string, ok: (r: SmtpRelay
   }, { description, timeoutMs, intervalMs: 100 });
 }
 
-test('a relay run by the local runtime becomes TLSHealthy and Ready with nothing simulated', async () => {
+test(`a relay run by the local runtime becomes TLSHealthy and Ready with no status written by the test ${SIM_LOCAL_RUNTIME}`, async () => {
   const created = Date.now();
   await applyRelay(relayManifest(ns.name, 'rt', { hostname: 'rt.example.test', tls: { issuerRef: { name: 'test-ca', kind: 'ClusterIssuer' } } }));
   const healthy = await waitForRelay('rt', 'TLSHealthy=True', (r) => condition(r, 'TLSHealthy')?.status === 'True').catch((err: Error) => {
@@ -62,7 +63,7 @@ test('a relay run by the local runtime becomes TLSHealthy and Ready with nothing
   expect(ready.status!.tlsHealth).toMatch(/^(Healthy|Degraded)$/);
 });
 
-test('healthCheck.enabled=false: not probed, TLSHealthy Unknown/NotProbed, and Ready all the same', async () => {
+test(`healthCheck.enabled=false: not probed, TLSHealthy Unknown/NotProbed, and Ready all the same ${SIM_LOCAL_RUNTIME}`, async () => {
   await applyRelay(relayManifest(ns.name, 'quiet', { hostname: 'quiet.example.test', tls: { issuerRef: { name: 'test-ca', kind: 'ClusterIssuer' } }, healthCheck: { enabled: false } }));
   const ready = await waitForRelay('quiet', 'Ready=True', (r) => condition(r, 'Ready')?.status === 'True');
   expect(condition(ready, 'TLSHealthy')).toMatchObject({ status: 'Unknown', reason: 'NotProbed', message: expect.stringContaining('spec.healthCheck.enabled: false') });

@@ -11,6 +11,7 @@ import type { SmtpRelay } from '../../../src/api/types.js';
 import type { OperatorHandle } from '../../../src/controller/operator.js';
 import { createTestNamespace, waitFor, type TestNamespace } from '../../harness/kube.js';
 import { ENDPOINTS_ANNOTATION } from '../../harness/local-runtime.js';
+import { SIM_DEPLOYMENT_STATUS, SIM_SERVICE_ROUTING } from '../../harness/simulated.js';
 import { createTestPki, TEST_HOST, type TestPki } from '../../helpers/broken-smtp/certs.js';
 import { startBrokenSmtp, type RunningServer } from '../../helpers/broken-smtp/server.js';
 import { applyRelay, condition, createUsersSecret, eventsFor, getRelay, kubectlOk, relayManifest, runOperatorInProcess, simulateDeploymentAvailable } from './helpers.js';
@@ -57,7 +58,7 @@ afterAll(async () => {
   pki?.cleanup();
 });
 
-test('an endpoint that relays for outsiders without AUTH: TLSHealthy and Ready False with reason OpenRelay, a Warning Event; fixed, it recovers', async () => {
+test(`an endpoint that relays for outsiders without AUTH: TLSHealthy and Ready False with reason OpenRelay, a Warning Event; fixed, it recovers ${SIM_SERVICE_ROUTING} ${SIM_DEPLOYMENT_STATUS}`, async () => {
   await applyRelay(relayManifest(ns.name, NAME, { hostname: TEST_HOST, tls: { secretName: 'byo-tls' }, healthCheck: { interval: '10s' } }));
   await waitFor(() => kubectlOk(['-n', ns.name, 'get', 'service', NAME]).catch(() => undefined), { description: 'the Service', timeoutMs: 15_000, intervalMs: 200 });
   const open = await serve('starttls', true);

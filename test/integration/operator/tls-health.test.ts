@@ -23,6 +23,7 @@ import { getFreePort } from '../../harness/controlplane.js';
 import { createTestNamespace, waitFor, type TestNamespace } from '../../harness/kube.js';
 import { ENDPOINTS_ANNOTATION, localRelayArgs, localRelayConfig, mapMountPath, projectVolume, writeAtomic, type Deployment } from '../../harness/local-runtime.js';
 import { ManagedProcess } from '../../harness/process.js';
+import { SIM_DEPLOYMENT_STATUS, SIM_KUBELET, SIM_SERVICE_ROUTING } from '../../harness/simulated.js';
 import { cliPath, nodeBin } from '../../helpers/cli.js';
 import { adminKube, applyRelay, condition, createUsersSecret, eventsFor, getChild, getRelay, kubectlOk, relayManifest, runOperatorInProcess, simulateDeploymentAvailable } from './helpers.js';
 
@@ -125,7 +126,7 @@ afterAll(async () => {
   if (workDir) fs.rmSync(workDir, { recursive: true, force: true });
 });
 
-describe('TLS health of a relay with a cert-manager certificate', () => {
+describe(`TLS health of a relay with a cert-manager certificate ${SIM_KUBELET} ${SIM_SERVICE_ROUTING} ${SIM_DEPLOYMENT_STATUS}`, () => {
   let pod: HandRunPod;
   let issuedFingerprint: string;
   /** lastDeepScanTime per endpoint after the first certificate. */

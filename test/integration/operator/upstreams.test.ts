@@ -23,6 +23,7 @@ import type { OperatorHandle } from '../../../src/controller/operator.js';
 import { getFreePort } from '../../harness/controlplane.js';
 import { createTestNamespace, kubeconfigPath, waitFor, type TestNamespace } from '../../harness/kube.js';
 import { startLocalRuntime, type LocalRelay, type LocalRuntime } from '../../harness/local-runtime.js';
+import { SIM_LOCAL_RUNTIME } from '../../harness/simulated.js';
 import { cliPath, nodeBin } from '../../helpers/cli.js';
 import { createTestCa, type TestCa } from '../../helpers/smtp/certs.js';
 import { sendWithNodemailer } from '../../helpers/smtp/clients.js';
@@ -150,7 +151,7 @@ describe('OAuth2 Secret references', () => {
   });
 });
 
-describe('a relay with named upstreams and routes', () => {
+describe(`a relay with named upstreams and routes ${SIM_LOCAL_RUNTIME}`, () => {
   let pod: LocalRelay;
 
   test('reconciles to relay.json upstreams and routes, per-upstream Secret volumes with items, and egress to every upstream port', async () => {

@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import type { OperatorHandle } from '../../../src/controller/operator.js';
 import { createTestNamespace, kubeconfigPath, waitFor, type TestNamespace } from '../../harness/kube.js';
 import { startLocalRuntime, type LocalRelay, type LocalRuntime } from '../../harness/local-runtime.js';
+import { SIM_LOCAL_RUNTIME } from '../../harness/simulated.js';
 import { cliPath, nodeBin } from '../../helpers/cli.js';
 import { createTestCa } from '../../helpers/smtp/certs.js';
 import { applyRelay, kubectlOk, relayManifest, runOperatorInProcess, USERS_SECRET } from './helpers.js';
@@ -60,7 +61,7 @@ async function auth(user: string, password: string): Promise<boolean> {
   return run('swaks', args, { timeout: 20_000 }).then(() => true, () => false);
 }
 
-test('adding a user to the users Secret: the new user can AUTH within seconds, and the relay process is the same', async () => {
+test(`adding a user to the users Secret: the new user can AUTH within seconds, and the relay process is the same ${SIM_LOCAL_RUNTIME}`, async () => {
   const before = await relayProcess();
   expect(await auth('alice', 'alice-password')).toBe(true);
   expect(await auth('bob', 'bob-password')).toBe(false);

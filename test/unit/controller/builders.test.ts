@@ -10,6 +10,7 @@ import {
   buildNetworkPolicy,
   buildRelayService,
   buildService,
+  buildStatefulSet,
   CHECKSUM_ANNOTATION,
   CHILD_KINDS,
   configChecksum,
@@ -169,6 +170,17 @@ describe('Deployment', () => {
     expect(pod.topologySpreadConstraints).toEqual([{ maxSkew: 2, topologyKey: 'zone', whenUnsatisfiable: 'DoNotSchedule' }]);
     expect(container(custom).resources).toEqual({ limits: { memory: '1Gi' } });
     expect(buildDeployment(custom, ctx).spec!.template.metadata!.annotations!.team).toBe('a');
+  });
+
+  test('gives the relay container the measured default resources in both workloads, unless spec.pod.resources replaces them', () => {
+    // The figures behind them: bench/relay-footprint.ts, docs/benchmarks.md "Relay footprint".
+    const defaults = { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '384Mi' } };
+    expect(container(relay({ queue: { mode: 'PassThrough' } })).resources).toEqual(defaults);
+    expect(buildStatefulSet(relay({ queue: { mode: 'Durable' } }), ctx).spec!.template.spec!.containers[0]!.resources).toEqual(defaults);
+    // No CPU limit by default: throttling stalls every session's TLS at once.
+    expect(container().resources!.limits).not.toHaveProperty('cpu');
+    // Whole replacement, not a merge: a user's requests-only block gets no default limit.
+    expect(container(relay({ pod: { resources: { requests: { cpu: '1' } } } })).resources).toEqual({ requests: { cpu: '1' } });
   });
 
   test('defaults replicas to 1 and selects pods by the stable labels only', () => {
