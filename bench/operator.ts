@@ -12,7 +12,7 @@
 // - memory: operator VmRSS at N = 0 and after convergence at each N.
 //
 // Run: npm run build && node --import tsx bench/operator.ts [--quick|--full] [--only=reconcile,quiet,memory] [--runs=N]
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../src/kube/kube-config.js';
 import type { SmtpRelay } from '../src/api/types.js';
 import { applyObject, applyStatus } from '../src/kube/apply.js';
 import { kubeRequest } from '../src/kube/http.js';

@@ -15,6 +15,7 @@ const SECTIONS = {
   reconcile: 'operator',
   quiet: 'operator',
   memory: 'operator',
+  idle: 'operator-idle',
   relay: 'relay-vs-postfix',
   queue: 'relay-vs-postfix',
   rotation: 'rotation',

@@ -293,7 +293,7 @@ async function runLocal(passthrough) {
         hostname: HOSTNAME,
         tls: { issuerRef: { name: 'test-ca', kind: 'ClusterIssuer' } },
         auth: { secretRef: { name: 'relay-users' } },
-        upstream: { host: '127.0.0.1', port: upstream.port, tls: 'starttls', credentialsSecretRef: { name: 'upstream-credentials' }, caSecretRef: { name: 'upstream-ca' } },
+        upstream: { host: '127.0.0.1', port: upstream.port, tls: 'starttls', passwordSecretRef: { name: 'upstream-credentials' }, caSecretRef: { name: 'upstream-ca' } },
         policy: { allowedSenderDomains: [SENDER_DOMAIN] },
       },
     });

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import bcrypt from 'bcryptjs';
 import { parseAllDocuments } from 'yaml';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../../src/kube/kube-config.js';
 import type { SmtpRelay } from '../../src/api/types.js';
 import { loadKubeConfig } from '../../src/kube/client.js';
 import { applyObject, createObject } from '../../src/kube/apply.js';
@@ -93,7 +93,8 @@ export function relayObject(ns: string, name: string): SmtpRelay {
     apiVersion: 'smtprelay.dev/v1alpha1',
     kind: 'SmtpRelay',
     metadata: { name, namespace: ns },
-    spec: { hostname: `${name}.bench.test`, tls: { secretName: TLS_SECRET }, auth: { secretRef: { name: USERS_SECRET } }, upstream: { host: 'upstream.bench.test' } },
+    // PassThrough: the fake kubelet stands in for the Deployment controller (Durable, the API default, is a StatefulSet).
+    spec: { hostname: `${name}.bench.test`, tls: { secretName: TLS_SECRET }, auth: { secretRef: { name: USERS_SECRET } }, upstream: { host: 'upstream.bench.test' }, queue: { mode: 'PassThrough' } },
   } as SmtpRelay;
 }
 

@@ -22,9 +22,33 @@ interface KindNames {
   source: string;
   /** kubectl expands a category name to every kind in it: 'smtprelay' is also SmtpRelay's singular, so it holds SmtpRelay alone. */
   categories?: string[];
+  /** The scale subresource: kubectl scale, HorizontalPodAutoscaler and KEDA write spec.replicas through /scale. */
+  scale?: ScaleSubresource;
 }
 
-const RELAY_NAMES: KindNames = { kind: KIND, plural: PLURAL, singular: SINGULAR, shortNames: SHORT_NAMES, schema: smtpRelaySchema, columns: printerColumns, source: 'src/api/schema.ts', categories: ['smtprelay'] };
+export interface ScaleSubresource {
+  specReplicasPath: string;
+  statusReplicasPath: string;
+  labelSelectorPath: string;
+}
+
+/**
+ * SmtpRelay's /scale: spec.replicas is what the scaler writes (the operator only reads it), status.replicas
+ * the relay pods that exist, status.selector (a string) how the scaler finds their metrics.
+ */
+export const RELAY_SCALE: ScaleSubresource = { specReplicasPath: '.spec.replicas', statusReplicasPath: '.status.replicas', labelSelectorPath: '.status.selector' };
+
+const RELAY_NAMES: KindNames = {
+  kind: KIND,
+  plural: PLURAL,
+  singular: SINGULAR,
+  shortNames: SHORT_NAMES,
+  schema: smtpRelaySchema,
+  columns: printerColumns,
+  source: 'src/api/schema.ts',
+  categories: ['smtprelay'],
+  scale: RELAY_SCALE,
+};
 const USER_NAMES: KindNames = {
   kind: USER_KIND,
   plural: USER_PLURAL,
@@ -48,7 +72,7 @@ export interface CustomResourceDefinition {
       name: string;
       served: boolean;
       storage: boolean;
-      subresources: { status: Record<string, never> };
+      subresources: { status: Record<string, never>; scale?: ScaleSubresource };
       additionalPrinterColumns: PrinterColumn[];
       schema: { openAPIV3Schema: JSONSchemaProps };
     }[];
@@ -78,7 +102,7 @@ function buildCrdFor(n: KindNames): CustomResourceDefinition {
           name: VERSION,
           served: true,
           storage: true,
-          subresources: { status: {} },
+          subresources: { status: {}, ...(n.scale ? { scale: { ...n.scale } } : {}) },
           additionalPrinterColumns: n.columns.map((c) => ({ ...c })),
           // A deep copy, so callers can't mutate the shared schema.
           schema: { openAPIV3Schema: structuredClone(n.schema) },

@@ -7,6 +7,7 @@ import { API_VERSION, KIND, PLURAL, SHORT_NAMES } from './types.js';
 import { type JSONSchemaProps, type ValidationRule } from './schema-types.js';
 import { LIMITS, printerColumns, smtpRelaySchema } from './schema.js';
 import { REGENERATE_COMMAND } from './crd.js';
+import { RENAMED_IN_V1ALPHA1 } from './renamed.js';
 
 // Decisions the schema encodes that are worth stating once, in prose.
 const DECISIONS = [
@@ -20,29 +21,40 @@ const DECISIONS = [
   `\`metadata.name\` is a DNS-1035 label of at most ${LIMITS.nameLength} characters, because the operator derives Service and other child names from it.`,
   'Durations use Go syntax (`90m`, `2160h`); days are not a unit. `tls.duration` is at least 1h and `tls.renewBefore` at least 5m, matching cert-manager, so its refusals surface at admission.',
   '`listeners.relay.allowedNetworks` and `allowedSenderDomains` default to `[]` when `listeners.relay` is given, so stored objects always carry both lists.',
-  '`spec.upstream` is shorthand for `spec.upstreams: [{name: default, ...}]` with one catch-all route: its `host`, `port`, `tls`, `caSecretRef`, `servername` and ' +
-    '`allowInsecurePlaintext` mean the same, and `credentialsSecretRef` is `passwordSecretRef`. Existing manifests apply unchanged, and so do their pods: with the default key names ' +
-    'the Secret is mounted whole, as before. Set exactly one of `spec.upstream` and `spec.upstreams`; `spec.routes` only with `spec.upstreams`.',
+  '`spec.upstream` is shorthand for `spec.upstreams: [{name: default, ...}]` with one catch-all route: its `host`, `port`, `tls`, `caSecretRef`, `serverName`, ' +
+    '`allowInsecurePlaintext` and `passwordSecretRef` mean the same. With the default key names the Secret is mounted whole. Set exactly one of `spec.upstream` and `spec.upstreams`; `spec.routes` only with `spec.upstreams`.',
   '`spec.routes` are tried in order and the first that matches carries the message; a route with neither `senderDomains` nor `users` is a catch-all and only the last route may be one. ' +
     'A message no route matches is refused at `MAIL FROM` with 550 5.7.1. Without `spec.routes`, one catch-all takes every upstream in list order. ' +
     'A connection error, timeout or 4xx moves a message on to the route\'s next upstream.',
   'Secret references share one shape, `…SecretRef: {name, …Key}`: every key has a default (the name the relay has always read), so Secrets written by External Secrets or Vault ' +
     'work with the keys they have. The keys are mounted with volume `items` onto the file names the relay reads. Two exceptions: `auth.secretRef`, whose keys are the user names, ' +
     'and `tls.secretName`, a `kubernetes.io/tls` Secret whose keys the type fixes (`tls.crt`, `tls.key`).',
-  'OAuth2: `Microsoft365` and `Generic` take exactly one of `clientSecretRef` and `certificateSecretRef` (private_key_jwt), and a `clientId`; `Microsoft365` also `tenant` (or `tokenEndpoint`); ' +
+  'OAuth2: `Microsoft365` and `Generic` take exactly one of `clientSecretRef` and `certificateSecretRef` (private_key_jwt), and a `clientID`; `Microsoft365` also `tenant` (or `tokenEndpoint`); ' +
     '`Generic` `tokenEndpoint` and `scope`; `GoogleWorkspace` `serviceAccountSecretRef` only. An upstream logs in with `passwordSecretRef` or `oauth2`, never both, and OAuth2 never over plaintext.',
 ];
 
 // What admission cannot know; the operator reports these as conditions (reason in parentheses).
 const RUNTIME_CHECKS = [
-  'A referenced Secret (`tls.secretName`, `auth.secretRef`, `upstream.credentialsSecretRef`, `upstream.caSecretRef`, `upstreams[].passwordSecretRef`, `upstreams[].caSecretRef`, `upstreams[].oauth2.*SecretRef`, `dkim.keySecretRef`) is missing (SecretNotFound), or lacks its keys or holds malformed data (SecretInvalid).',
+  'A referenced Secret (`tls.secretName`, `auth.secretRef`, `upstream.passwordSecretRef`, `upstream.caSecretRef`, `upstreams[].passwordSecretRef`, `upstreams[].caSecretRef`, `upstreams[].oauth2.*SecretRef`, `dkim.keySecretRef`) is missing (SecretNotFound), or lacks its keys or holds malformed data (SecretInvalid).',
   'An upstream host or OAuth2 `tokenEndpoint` outside the operator\'s `--allowed-upstream-hosts` (Stalled, UpstreamHostNotAllowed). Whether each upstream takes mail, and whether its login or token request succeeds: the UpstreamsHealthy condition (UpstreamUnavailable, UpstreamRejecting, UpstreamAuthFailed with the OAuth2 error code).',
-  'The certificate in the TLS Secret is expired (CertificateExpired), not yet valid (CertificateNotYetValid), expires within `healthCheck.expiryWarning` (CertificateExpiringSoon), does not cover `hostname` / `additionalDnsNames`, or does not match its key.',
+  'The certificate in the TLS Secret is expired (CertificateExpired), not yet valid (CertificateNotYetValid), expires within `healthCheck.expiryWarning` (CertificateExpiringSoon), does not cover `hostname` / `additionalDNSNames`, or does not match its key.',
   'The issuer in `tls.issuerRef` does not exist (IssuerNotFound), cert-manager is not installed (CertManagerNotInstalled), or the Certificate is not issued yet (CertificateIssuing / CertificateNotReady).',
   'What each endpoint really serves (TLSHealthy condition, `status.endpoints[].failures`): e.g. a stale certificate after rotation (`stale-certificate-served`), legacy protocols accepted, AUTH before TLS.',
   'The upstream being unreachable, refusing STARTTLS, or presenting a certificate that does not verify: reported per message by the relay, not at admission.',
   'The contents of `pod.affinity` and `pod.topologySpreadConstraints`, and Service and pod annotation keys: the API server checks them when the operator applies the Deployment and Service; a refusal shows in the Stalled condition.',
   'Whether the DKIM key in `dkim.keySecretRef` parses and suits DKIM signing.',
+];
+
+// What an old name does now (test/integration/renamed-fields.test.ts checks it against the real API server).
+const RENAMED_NOTE = [
+  'Some field names changed to follow the Kubernetes API conventions (initialisms in one case, units and `…Time` in names, `…Ref` for references). ' +
+    'There is no conversion: rename the fields in your manifests. The operator fills the new status fields itself.',
+  '',
+  'An old name is no field of the schema, so it is never stored and the operator cannot see it. Server-side apply (`kubectl apply --server-side`, Flux, Argo CD with `ServerSideApply=true`) ' +
+    'refuses the object whatever the validation setting: `.spec.tls.additionalDnsNames: field not declared in schema`. Client-side `kubectl apply` validates strictly by default and refuses it too: ' +
+    '`unknown field "spec.tls.additionalDnsNames"`. Only with `--validate=warn` (a warning) or `--validate=false` (silently) is the object stored without the field. ' +
+    'An old required field (SmtpUser `spec.connectionSecret`) is refused either way: `spec.connectionSecretRef: Required value`. ' +
+    'Checked against the real API server by test/integration/renamed-fields.test.ts.',
 ];
 
 // Table cells: escape pipes; everywhere: keep <selector>-style placeholders visible (not HTML tags).
@@ -126,6 +138,14 @@ export function renderReference(): string {
     root.description ?? '',
     '',
     'Field descriptions are also available with `kubectl explain smtprelay.spec --recursive`.',
+    '',
+    '## Renamed in v1alpha1 (2026-12)',
+    '',
+    ...RENAMED_NOTE,
+    '',
+    '| Kind | Old | New |',
+    '| --- | --- | --- |',
+    ...RENAMED_IN_V1ALPHA1.map((r) => `| ${r.kind} | ${code(r.from)} | ${code(r.to)} |`),
     '',
     '## Printer columns',
     '',

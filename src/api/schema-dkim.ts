@@ -106,7 +106,7 @@ export const senderDomainsStatusSchema: JSONSchemaProps = arr(
           state: str('Found, Missing, Invalid or Unknown (lookup failed).', { enum: ['Found', 'Missing', 'Invalid', 'Unknown'] }),
           policy: str('The policy (p=).', { enum: DMARC_POLICIES }),
           subdomainPolicy: str('The subdomain policy (sp=).', { enum: DMARC_POLICIES }),
-          pct: int32('Percentage of mail the policy applies to (pct=).', { minimum: 0, maximum: 100 }),
+          percentage: int32('Percentage of mail the policy applies to (pct=).', { minimum: 0, maximum: 100 }),
           lookupError,
         },
         { required: ['state'] },

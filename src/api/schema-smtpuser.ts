@@ -51,9 +51,9 @@ export const smtpUserSpecSchema: JSONSchemaProps = obj(
       }),
       { minItems: 1, maxItems: 32, 'x-kubernetes-list-type': 'set' },
     ),
-    connectionSecret: obj(
+    connectionSecretRef: obj(
       'The Secret the operator writes in this namespace: host, port, username, password, url, urlSmtps, and ca.crt when the relay\'s CA is private. It must not exist already unless the operator made it.',
-      { name: name('Name of the connection Secret.', 'connectionSecret.name') },
+      { name: name('Name of the connection Secret.', 'connectionSecretRef.name') },
       { required: ['name'] },
     ),
     rotation: obj('Password rotation. A new password can also be asked for at any time by setting the annotation smtprelay.dev/rotate to a new value.', {
@@ -66,7 +66,7 @@ export const smtpUserSpecSchema: JSONSchemaProps = obj(
       ),
     }),
   },
-  { required: ['relayRef', 'senders', 'connectionSecret'] },
+  { required: ['relayRef', 'senders', 'connectionSecretRef'] },
 );
 
 export const smtpUserStatusSchema: JSONSchemaProps = obj('Observed state, written by the operator.', {
@@ -82,8 +82,8 @@ export const smtpUserStatusSchema: JSONSchemaProps = obj('Observed state, writte
     submissionPort: int32('STARTTLS submission port (587), when enabled.', { minimum: 1, maximum: 65535 }),
     submissionsPort: int32('Implicit-TLS submissions port (465), when enabled.', { minimum: 1, maximum: 65535 }),
   }),
-  passwordIssuedAt: str('When the current password was issued.', { format: 'date-time' }),
-  nextRotation: str('When the next scheduled rotation is due (spec.rotation.period).', { format: 'date-time' }),
+  passwordIssueTime: str('When the current password was issued.', { format: 'date-time' }),
+  nextRotationTime: str('When the next scheduled rotation is due (spec.rotation.period).', { format: 'date-time' }),
 });
 
 export const smtpUserSchema: JSONSchemaProps = obj(
@@ -113,8 +113,8 @@ export const smtpUserPrinterColumns: PrinterColumn[] = [
   { name: 'Relay NS', type: 'string', jsonPath: '.spec.relayRef.namespace', description: 'The SmtpRelay\'s namespace.' },
   { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: 'The Ready condition.' },
   { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason', description: 'Reason of the Ready condition.' },
-  { name: 'Secret', type: 'string', jsonPath: '.spec.connectionSecret.name', description: 'The connection Secret.' },
+  { name: 'Secret', type: 'string', jsonPath: '.spec.connectionSecretRef.name', description: 'The connection Secret.' },
   { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'Time since creation.' },
   { name: 'Senders', type: 'string', jsonPath: '.spec.senders', description: 'Senders this user may use.', priority: 1 },
-  { name: 'Issued', type: 'date', jsonPath: '.status.passwordIssuedAt', description: 'When the current password was issued.', priority: 1 },
+  { name: 'Issued', type: 'date', jsonPath: '.status.passwordIssueTime', description: 'When the current password was issued.', priority: 1 },
 ];

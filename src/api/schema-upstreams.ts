@@ -81,7 +81,7 @@ const host = (what: string): JSONSchemaProps =>
     ],
   });
 
-/** host, port, tls, the plaintext opt-in, caSecretRef, servername: the connection, the same in spec.upstream and spec.upstreams[]. */
+/** host, port, tls, the plaintext opt-in, caSecretRef, serverName: the connection, the same in spec.upstream and spec.upstreams[]. */
 function connectionFields(what: string): Record<string, JSONSchemaProps> {
   return {
     host: host(what),
@@ -96,9 +96,9 @@ function connectionFields(what: string): Record<string, JSONSchemaProps> {
       `${what}.caSecretRef`,
       caKeys,
     ),
-    servername: str('The name the upstream\'s certificate must carry (and the TLS SNI), when it differs from host (e.g. host is an IP address). Unset: host.', {
+    serverName: str('The name the upstream\'s certificate must carry (and the TLS SNI), when it differs from host (e.g. host is an IP address). Unset: host.', {
       maxLength: 253,
-      'x-kubernetes-validations': [rule(matches('self', FQDN_RE), `${what}.servername must be a lowercase fully-qualified domain name such as smtp.example.com`)],
+      'x-kubernetes-validations': [rule(matches('self', FQDN_RE), `${what}.serverName must be a lowercase fully-qualified domain name such as smtp.example.com`)],
     }),
     allowInsecurePlaintext: bool(
       'The loud opt-in for tls: none-insecure. Mail and upstream credentials then cross the network unencrypted. Only allowed together with tls: none-insecure.',
@@ -134,9 +134,9 @@ export const upstreamSchema = obj(
     'The relay acknowledges a message only after the upstream (or, with spec.queue Durable, its own disk) has taken it. Set spec.upstream or spec.upstreams, not both.',
   {
     ...connectionFields('upstream'),
-    credentialsSecretRef: keyedSecretRef(
+    passwordSecretRef: keyedSecretRef(
       'Secret with the username and password for AUTH at the upstream (keys usernameKey and passwordKey, default `username` and `password`). Unset: no upstream AUTH.',
-      'upstream.credentialsSecretRef',
+      'upstream.passwordSecretRef',
       credentialsKeys,
     ),
   },
@@ -162,10 +162,10 @@ const oauth2 = obj(
       maxLength: 253,
       'x-kubernetes-validations': [rule(matches('self', '^[A-Za-z0-9.-]+$'), 'oauth2.tenant must be a tenant id (a GUID) or a domain such as contoso.onmicrosoft.com')],
     }),
-    clientId: str('The application (client) id. Required for Microsoft365 and Generic; GoogleWorkspace reads client_email from the key file (a clientId there adds client authentication to the grant, for servers that want it).', {
+    clientID: str('The application (client) id. Required for Microsoft365 and Generic; GoogleWorkspace reads client_email from the key file (a clientID there adds client authentication to the grant, for servers that want it).', {
       minLength: 1,
       maxLength: 256,
-      'x-kubernetes-validations': [rule(matches('self', '^[^\\s]+$'), 'oauth2.clientId must not contain spaces')],
+      'x-kubernetes-validations': [rule(matches('self', '^[^\\s]+$'), 'oauth2.clientID must not contain spaces')],
     }),
     tokenEndpoint: str(
       'Overrides the provider\'s token endpoint (sovereign clouds such as https://login.microsoftonline.us/<tenant>/oauth2/v2.0/token, tests). Must be https:// (http:// only for a loopback address). Required for Generic.',
@@ -192,7 +192,7 @@ const oauth2 = obj(
     ),
     serviceAccountSecretRef: keyedSecretRef(
       'GoogleWorkspace: the service account\'s JSON key file as Google gives it, at key serviceAccountKey (default `service-account.json`). ' +
-        'clientSecretKey: only with clientId, the client secret in the same Secret (servers that want client authentication next to the grant; Google does not).',
+        'clientSecretKey: only with clientID, the client secret in the same Secret (servers that want client authentication next to the grant; Google does not).',
       'oauth2.serviceAccountSecretRef',
       { serviceAccountKey: SECRET_KEY_DEFAULTS.serviceAccount, clientSecretKey: SECRET_KEY_DEFAULTS.clientSecret },
     ),
@@ -214,14 +214,14 @@ const oauth2 = obj(
         `oauth2 with provider ${GOOGLE} needs serviceAccountSecretRef (the service account's JSON key file) and neither clientSecretRef nor certificateSecretRef`,
       ),
       rule(
-        `self.provider != '${GOOGLE}' || has(self.clientId) || !has(self.serviceAccountSecretRef) || !has(self.serviceAccountSecretRef.clientSecretKey) || self.serviceAccountSecretRef.clientSecretKey == '${SECRET_KEY_DEFAULTS.clientSecret}'`,
-        'oauth2.serviceAccountSecretRef.clientSecretKey only applies with oauth2.clientId: set clientId, or remove clientSecretKey',
+        `self.provider != '${GOOGLE}' || has(self.clientID) || !has(self.serviceAccountSecretRef) || !has(self.serviceAccountSecretRef.clientSecretKey) || self.serviceAccountSecretRef.clientSecretKey == '${SECRET_KEY_DEFAULTS.clientSecret}'`,
+        'oauth2.serviceAccountSecretRef.clientSecretKey only applies with oauth2.clientID: set clientID, or remove clientSecretKey',
         { fieldPath: '.serviceAccountSecretRef.clientSecretKey', reason: 'FieldValueForbidden' },
       ),
       rule(
-        `self.provider == '${GOOGLE}' || has(self.clientId)`,
-        `oauth2.clientId is required for provider ${MS} and ${GENERIC}: the application (client) id of the app registration`,
-        { fieldPath: '.clientId', reason: 'FieldValueRequired' },
+        `self.provider == '${GOOGLE}' || has(self.clientID)`,
+        `oauth2.clientID is required for provider ${MS} and ${GENERIC}: the application (client) id of the app registration`,
+        { fieldPath: '.clientID', reason: 'FieldValueRequired' },
       ),
       rule(
         `self.provider != '${MS}' || has(self.tenant) || has(self.tokenEndpoint)`,

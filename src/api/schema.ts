@@ -276,18 +276,39 @@ const listeners = obj(
   },
 );
 
-const issuerRef = obj(
-  'The cert-manager issuer that issues and renews the relay\'s certificate. The operator creates a Certificate for hostname and additionalDnsNames.',
+function issuerRefSchema(description: string, path: string): JSONSchemaProps {
+  return obj(
+    description,
+    {
+      name: objectName('Name of the Issuer (in the SmtpRelay\'s namespace) or ClusterIssuer.', `${path}.name`),
+      kind: str('Issuer or ClusterIssuer.', { enum: ['Issuer', 'ClusterIssuer'], default: 'Issuer' }),
+      group: str('API group of the issuer.', {
+        default: 'cert-manager.io',
+        maxLength: LIMITS.dnsNameLength,
+        'x-kubernetes-validations': [rule(matches('self', FQDN_RE), `${path}.group must be a lowercase API group name such as cert-manager.io`)],
+      }),
+    },
+    { required: ['name'] },
+  );
+}
+
+const issuerRef = issuerRefSchema(
+  'The cert-manager issuer that issues and renews the relay\'s certificate. The operator creates a Certificate for hostname and additionalDNSNames.',
+  'tls.issuerRef',
+);
+
+const internalCertificate = obj(
+  'Optional second certificate for the in-cluster Service names, which a public certificate (Let\'s Encrypt) cannot carry: <name>.<namespace>.svc, ' +
+    '<name>.<namespace>.svc.cluster.local, <name>.<namespace> and <name> (and the same for <name>-internal while the relay listener is on). ' +
+    'The operator creates the cert-manager Certificate <name>-internal-tls (Secret <name>-internal-tls) from an in-cluster issuer, for example a CA ClusterIssuer; ' +
+    'the relay serves it to clients that ask for one of those names by SNI, and the public certificate to everyone else. Remove it to delete that Certificate.',
   {
-    name: objectName('Name of the Issuer (in the SmtpRelay\'s namespace) or ClusterIssuer.', 'tls.issuerRef.name'),
-    kind: str('Issuer or ClusterIssuer.', { enum: ['Issuer', 'ClusterIssuer'], default: 'Issuer' }),
-    group: str('API group of the issuer.', {
-      default: 'cert-manager.io',
-      maxLength: LIMITS.dnsNameLength,
-      'x-kubernetes-validations': [rule(matches('self', FQDN_RE), 'tls.issuerRef.group must be a lowercase API group name such as cert-manager.io')],
-    }),
+    issuerRef: issuerRefSchema(
+      'The in-cluster cert-manager issuer (for example a CA ClusterIssuer) that issues the certificate for the Service names. An ACME issuer cannot: it refuses .svc names.',
+      'tls.internalCertificate.issuerRef',
+    ),
   },
-  { required: ['name'] },
+  { required: ['issuerRef'] },
 );
 
 const tlsHasDurations = `has(self.duration) && has(self.renewBefore) && ${matches('self.duration', GO_DURATION_RE)} && ${matches('self.renewBefore', GO_DURATION_RE)}`;
@@ -301,7 +322,7 @@ const tls = obj(
         'The operator reads it but never writes it; a missing or malformed Secret is reported in the CertificateReady condition.',
       'tls.secretName',
     ),
-    additionalDnsNames: arr(
+    additionalDNSNames: arr(
       'More DNS names the certificate must cover besides hostname, for example a second MX name. With issuerRef they are added to the Certificate; ' +
         'a leading wildcard label (*.example.com) is allowed. Must not repeat hostname.',
       str('A lowercase DNS name, optionally *.-prefixed.', {
@@ -309,7 +330,7 @@ const tls = obj(
         'x-kubernetes-validations': [
           rule(
             matches('self', WILDCARD_FQDN_RE),
-            "each tls.additionalDnsNames entry must be a lowercase fully-qualified domain name such as mx2.example.com, optionally starting with '*.'",
+            "each tls.additionalDNSNames entry must be a lowercase fully-qualified domain name such as mx2.example.com, optionally starting with '*.'",
           ),
         ],
       }),
@@ -333,6 +354,7 @@ const tls = obj(
       'Mozilla server-side TLS profile for cipher suites and groups: intermediate (TLS 1.2 and 1.3, ECDHE+AEAD suites only) or modern (TLS 1.3 only, needs minVersion TLSv1.3).',
       { enum: ['intermediate', 'modern'], default: DEFAULTS.profile },
     ),
+    internalCertificate,
   },
   {
     'x-kubernetes-validations': [
@@ -663,9 +685,9 @@ export const specSchema: JSONSchemaProps = obj(
         { fieldPath: '.auth', reason: 'FieldValueRequired' },
       ),
       rule(
-        '!has(self.tls.additionalDnsNames) || !(self.hostname in self.tls.additionalDnsNames)',
-        'tls.additionalDnsNames must not repeat spec.hostname: the certificate always covers hostname',
-        { fieldPath: '.tls.additionalDnsNames' },
+        '!has(self.tls.additionalDNSNames) || !(self.hostname in self.tls.additionalDNSNames)',
+        'tls.additionalDNSNames must not repeat spec.hostname: the certificate always covers hostname',
+        { fieldPath: '.tls.additionalDNSNames' },
       ),
       rule(
         `!has(self.dkim) || size(${field('self', 'policy.allowedSenderDomains', '[]')}) > 0`,
@@ -714,6 +736,7 @@ const endpointStatus = obj(
     group: str('Negotiated key-exchange group, e.g. X25519MLKEM768.'),
     notAfter: timestamp('Expiry of the certificate served.'),
     fingerprint: str('SHA-256 of the served leaf certificate (DER), lowercase hex.'),
+    serverName: str('The name the probe asked for by SNI and checked the certificate against: spec.hostname, or for a <listener>-in-cluster entry the in-cluster Service name (tls.internalCertificate).', { maxLength: 253 }),
     matchesSecret: bool('Whether the served certificate is the one in the TLS Secret (false means a stale certificate is served).'),
     hostnameVerified: bool('Whether the served certificate covers spec.hostname.'),
     chainVerified: bool('Whether the chain verifies to a trusted root.'),
@@ -733,7 +756,7 @@ const endpointStatus = obj(
       ),
       { maxItems: 32, 'x-kubernetes-list-type': 'atomic' },
     ),
-    latencyMs: int64('Probe duration in milliseconds.', { minimum: 0 }),
+    latencyMilliseconds: int64('Probe duration in milliseconds.', { minimum: 0 }),
     lastProbeTime: timestamp('When the last probe finished.'),
     lastDeepScanTime: timestamp('When the last deep scan (legacy protocols, cipher enumeration) finished.'),
   },
@@ -749,6 +772,7 @@ export const statusSchema: JSONSchemaProps = obj('Observed state, written by the
   }),
   replicas: int32('Relay pods that exist.', { minimum: 0 }),
   readyReplicas: int32('Relay pods that are ready.', { minimum: 0 }),
+  selector: str('The relay pods\' label selector, as a string: the scale subresource reports it, so a HorizontalPodAutoscaler or KEDA finds the pods whose metrics it reads.', { maxLength: 512 }),
   certificate: obj('The certificate in the TLS Secret.', {
     secretName: str('Secret holding the certificate.'),
     notBefore: timestamp('Start of validity.'),
@@ -771,7 +795,7 @@ export const statusSchema: JSONSchemaProps = obj('Observed state, written by the
     drain: obj('A drain in progress: these pods stop accepting and deliver what they hold before the workload shrinks or is replaced.', {
       reason: str('ScaleDown or ModeSwitch.', { enum: ['ScaleDown', 'ModeSwitch'] }),
       pods: arr('Pods draining.', str('A pod name.', { maxLength: 253 }), { maxItems: 64, 'x-kubernetes-list-type': 'atomic' }),
-      startedAt: timestamp('When the drain started (the drain timeout counts from here).'),
+      startTime: timestamp('When the drain started (the drain timeout counts from here).'),
     }),
     strandedClaims: arr(
       'PersistentVolumeClaims a timed-out drain left holding mail. Scale back up to deliver it, or delete the claim to discard it.',
@@ -780,9 +804,9 @@ export const statusSchema: JSONSchemaProps = obj('Observed state, written by the
         {
           claim: str('PersistentVolumeClaim name.', { maxLength: 253 }),
           messages: int64('Messages it held when the drain gave up; absent when its pod could not be read.', { minimum: 0 }),
-          since: timestamp('When the drain gave up.'),
+          strandedTime: timestamp('When the drain gave up and left the claim holding mail.'),
         },
-        { required: ['claim', 'since'] },
+        { required: ['claim', 'strandedTime'] },
       ),
       { maxItems: 64, 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['claim'] },
     ),

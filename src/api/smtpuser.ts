@@ -20,7 +20,7 @@ export interface SmtpUserSpec {
   relayRef: { name: string; namespace: string };
   /** Addresses (billing@example.com) or whole domains (@invoices.example.com). */
   senders: string[];
-  connectionSecret: { name: string };
+  connectionSecretRef: { name: string };
   rotation?: {
     /** Go duration: a new password this long after the last one. Unset: only on demand (annotation). */
     period?: string;
@@ -37,9 +37,9 @@ export interface SmtpUserStatus {
   /** The relay's hostname and client ports (what the connection Secret says). */
   relay?: { hostname: string; submissionPort?: number; submissionsPort?: number };
   /** When the current password was issued (RFC 3339). */
-  passwordIssuedAt?: string;
+  passwordIssueTime?: string;
   /** Next scheduled rotation (spec.rotation.period), RFC 3339. */
-  nextRotation?: string;
+  nextRotationTime?: string;
 }
 
 export interface SmtpUser {

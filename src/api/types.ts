@@ -65,15 +65,22 @@ export interface ListenersSpec {
   relay?: RelayListenerSpec;
 }
 
+/** spec.tls.internalCertificate: a second certificate for the in-cluster Service names, chosen by SNI. */
+export interface InternalCertificateSpec {
+  /** An in-cluster issuer (e.g. a CA ClusterIssuer): ACME issuers refuse .svc names. */
+  issuerRef: IssuerRef;
+}
+
 export interface TlsSpec {
   issuerRef?: IssuerRef;
   secretName?: string;
-  additionalDnsNames?: string[];
+  additionalDNSNames?: string[];
   /** Go duration, e.g. 2160h. Only with issuerRef. */
   duration?: string;
   renewBefore?: string;
   minVersion?: TlsMinVersion;
   profile?: TlsProfile;
+  internalCertificate?: InternalCertificateSpec;
 }
 
 export interface SenderBinding {
@@ -111,7 +118,7 @@ export interface UpstreamConnection {
   /** Extra CA trusted for the upstream, on top of system roots. */
   caSecretRef?: CaSecretRef;
   /** Certificate name (and SNI) when it differs from host. */
-  servername?: string;
+  serverName?: string;
   /** Loud opt-in needed for tls: none-insecure. */
   allowInsecurePlaintext?: boolean;
 }
@@ -119,7 +126,7 @@ export interface UpstreamConnection {
 /** spec.upstream: shorthand for spec.upstreams [{name: default, ...}] with one catch-all route. */
 export interface UpstreamSpec extends UpstreamConnection {
   /** Username and password for AUTH at the upstream. */
-  credentialsSecretRef?: PasswordSecretRef;
+  passwordSecretRef?: PasswordSecretRef;
 }
 
 export type OAuth2ProviderName = 'Microsoft365' | 'GoogleWorkspace' | 'Generic';
@@ -130,14 +137,14 @@ export interface OAuth2Spec {
   user: string;
   /** Microsoft365: tenant id or domain. */
   tenant?: string;
-  clientId?: string;
+  clientID?: string;
   tokenEndpoint?: string;
   scope?: string;
   /** Default key `client-secret`. */
   clientSecretRef?: { name: string; clientSecretKey?: string };
   /** private_key_jwt; default keys `tls.crt`, `tls.key`. */
   certificateSecretRef?: { name: string; certificateKey?: string; privateKeyKey?: string };
-  /** GoogleWorkspace: the JSON key file (default key `service-account.json`); clientSecretKey only with clientId. */
+  /** GoogleWorkspace: the JSON key file (default key `service-account.json`); clientSecretKey only with clientID. */
   serviceAccountSecretRef?: { name: string; serviceAccountKey?: string; clientSecretKey?: string };
 }
 
@@ -300,7 +307,9 @@ export interface EndpointStatus {
   authBeforeTLS?: boolean;
   legacyProtocolsRefused?: boolean;
   failures?: EndpointCheckFailure[];
-  latencyMs?: number;
+  /** The SNI name probed and checked: spec.hostname, or the in-cluster Service name (<listener>-in-cluster entries). */
+  serverName?: string;
+  latencyMilliseconds?: number;
   lastProbeTime?: string;
   lastDeepScanTime?: string;
 }
@@ -313,13 +322,14 @@ export interface StrandedClaim {
   claim: string;
   /** Messages it held when the drain gave up (frozen: not a live number); absent when its pod could not be read. */
   messages?: number;
-  since: string;
+  /** When the drain gave up and left the claim holding mail. */
+  strandedTime: string;
 }
 
 export interface QueueStatus {
   state: QueueState;
   /** A drain in progress: pods asked to deliver everything before the workload shrinks or is replaced. */
-  drain?: { reason: 'ScaleDown' | 'ModeSwitch'; pods: string[]; startedAt: string };
+  drain?: { reason: 'ScaleDown' | 'ModeSwitch'; pods: string[]; startTime: string };
   /** Claims a timed-out drain left holding mail. */
   strandedClaims?: StrandedClaim[];
 }
@@ -329,6 +339,8 @@ export interface SmtpRelayStatus {
   conditions?: Condition[];
   replicas?: number;
   readyReplicas?: number;
+  /** The relay pods' label selector as a string (the scale subresource's labelSelectorPath: HPA and KEDA find the pods by it). */
+  selector?: string;
   certificate?: CertificateStatus;
   endpoints?: EndpointStatus[];
   /** Short summary for the TLS printer column: Healthy | Degraded | Unhealthy | Unknown. */
@@ -342,7 +354,7 @@ export interface SmtpRelayStatus {
 export interface SenderDomainStatus {
   domain: string;
   dkim: { state: string; selector?: string; lookupError?: string };
-  dmarc: { state: string; policy?: string; subdomainPolicy?: string; pct?: number; lookupError?: string };
+  dmarc: { state: string; policy?: string; subdomainPolicy?: string; percentage?: number; lookupError?: string };
   spf: { state: string; record?: string; lookupError?: string };
 }
 

@@ -9,6 +9,7 @@ export const RELAY_CONFIG_KEY = 'relay.json';
 export const MOUNTS = {
   config: '/etc/smtp-relay/config', // relay.json
   tls: '/etc/smtp-relay/tls', // tls.crt, tls.key (kubernetes.io/tls Secret)
+  internalTls: '/etc/smtp-relay/internal-tls', // tls.crt, tls.key of spec.tls.internalCertificate (the in-cluster names, chosen by SNI)
   users: '/etc/smtp-relay/users', // one file per user: name = username, content = password or bcrypt hash
   managedUsers: '/etc/smtp-relay/managed-users', // the operator's <relay>-smtpusers Secret (SmtpUsers): one JSON file per user
   upstreamCredentials: '/etc/smtp-relay/upstream-credentials', // username, password
@@ -115,6 +116,12 @@ export interface RelayConfig {
     dir: string;
     minVersion: 'TLSv1.2' | 'TLSv1.3';
     profile: 'intermediate' | 'modern';
+    /**
+     * A second key pair (spec.tls.internalCertificate) for the in-cluster Service names, which a
+     * public certificate cannot carry. Served when the client's SNI is one of serverNames (exact,
+     * lowercase); no SNI or any other name gets the key pair in `dir`. Hot-reloaded like it.
+     */
+    internal?: { dir: string; serverNames: string[] };
   };
   /** Directory with one file per user; absent means no authenticated submission. */
   usersDir?: string;

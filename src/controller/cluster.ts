@@ -2,7 +2,7 @@
 // Reads come from caches (informers) except the one Secret whose certificate we
 // parse and the issuer existence check; writes are server-side apply under one
 // field manager.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../kube/kube-config.js';
 import { API_VERSION, KIND, type SmtpRelay, type SmtpRelayStatus } from '../api/types.js';
 import { applyObject, applyStatus, deleteObject, getObject } from '../kube/apply.js';
 import { isForbidden, isNotFound } from '../kube/errors.js';
@@ -46,7 +46,7 @@ export function createClusterAccess(deps: ClusterDeps): ClusterAccess {
     cachedChild: (kind, namespace, name) => deps.children().get(kind)?.get(namespace, name),
     getLive: (obj) => getObject(kc, { apiVersion: obj.apiVersion, kind: obj.kind, name: obj.metadata.name, namespace: obj.metadata.namespace }),
     // force: we take over the fields we send from other managers; fields we do not send stay theirs.
-    apply: (obj) => applyObject(kc, obj, { fieldManager: FIELD_MANAGER, force: true }),
+    apply: (obj, opts) => applyObject(kc, obj, { fieldManager: FIELD_MANAGER, force: true, createOnly: opts?.createOnly }),
     async applyStatus(relay: SmtpRelay, status: SmtpRelayStatus) {
       const body = { apiVersion: API_VERSION, kind: KIND, metadata: { name: relay.metadata.name, namespace: relay.metadata.namespace }, status };
       await applyStatus(kc, body, { fieldManager: FIELD_MANAGER, force: true });

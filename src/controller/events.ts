@@ -1,7 +1,7 @@
 // Events on the SmtpRelay for condition transitions, through the shared
 // EventRecorder (events.k8s.io/v1, aggregated). Best effort: never throws.
 import os from 'node:os';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../kube/kube-config.js';
 import type { SmtpRelay } from '../api/types.js';
 import type { Logger } from '../common/logger.js';
 import { createEventRecorder } from '../kube/events.js';

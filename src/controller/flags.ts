@@ -20,6 +20,8 @@ export interface OperatorOptions {
   probeLocalEndpoints: boolean;
   /** Tests only: replaces every relay's spec.healthCheck.interval. */
   probeIntervalOverrideMs?: number;
+  /** Fast probes resume TLS sessions; certificate verdicts come from a full handshake at most this old. 0: no resumption. */
+  probeFullHandshakeEveryMs: number;
   resyncMs: number;
   /** Longest a pod may take to deliver its queue before a scale-down or mode switch goes ahead anyway (reported). */
   drainTimeoutMs: number;
@@ -79,6 +81,10 @@ Options:
                                     and read queues at local.smtprelay.dev/pods on the workload instead of pod IPs
   --probe-interval-override DURATION
                                     TESTS ONLY: probe every relay this often, ignoring spec.healthCheck.interval (min 1s)
+  --probe-full-handshake-every DURATION
+                                    fast probes resume TLS sessions (less CPU per probe); the certificate checks (trust,
+                                    hostname, fingerprint) then come from a full handshake at most this old, and a new
+                                    certificate in the Secret gets one at once; 0s turns resumption off (default 10m)
   --mail-auth-check=on|off          look up SPF, DKIM and DMARC of each relay's sender domains once a day and report them
                                     in status.senderDomains and the MailAuthentication condition (advice, never Ready) (default on)
   --dns-servers LIST                comma-separated DNS servers for those lookups: 10.96.0.10, 127.0.0.1:5353, [::1]:53
@@ -150,6 +156,7 @@ export function parseOperatorFlags(args: string[], env: NodeJS.ProcessEnv = proc
     tlsProbe: true,
     probeConcurrency: 10,
     probeLocalEndpoints: false,
+    probeFullHandshakeEveryMs: 10 * 60_000,
     resyncMs: 10 * 60_000,
     drainTimeoutMs: 10 * 60_000,
     bindAddress: '0.0.0.0',
@@ -248,6 +255,13 @@ export function parseOperatorFlags(args: string[], env: NodeJS.ProcessEnv = proc
         const ms = parseDuration(v);
         if (ms === undefined || ms < 1000) throw new FlagError(`--probe-interval-override must be a duration of at least 1s like 5s, got "${v}"`);
         opts.probeIntervalOverrideMs = ms;
+        break;
+      }
+      case '--probe-full-handshake-every': {
+        const v = value();
+        const ms = parseDuration(v);
+        if (ms === undefined || (ms !== 0 && ms < 1000)) throw new FlagError(`--probe-full-handshake-every must be 0s (no TLS session resumption) or a duration of at least 1s like 10m, got "${v}"`);
+        opts.probeFullHandshakeEveryMs = ms;
         break;
       }
       case '--resync': {

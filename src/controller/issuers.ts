@@ -2,21 +2,23 @@
 // on a missing issuer heals as soon as the issuer is created, not on its next retry.
 // Started only when the operator may list and watch them (a SelfSubjectAccessReview
 // says so); without that RBAC the reconciler's growing retry remains the fallback.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../kube/kube-config.js';
 import type { SmtpRelay } from '../api/types.js';
 import type { Logger } from '../common/logger.js';
 import { kubeRequest } from '../kube/http.js';
 import { createInformer, type KubeInformer } from '../kube/informer.js';
 import { createInformerFor } from '../kube/multi-namespace.js';
 import type { KubeObject } from '../kube/types.js';
+import { issuerRefs } from './builders/spec.js';
 
 export const ISSUER_INDEX = 'issuers';
 
 /** Index values of the issuer a relay references: `Issuer:<ns>/<name>` or `ClusterIssuer:<name>`. Pure. */
 export function issuerIndexValues(relay: SmtpRelay): string[] {
-  const ref = relay.spec?.tls?.issuerRef;
-  if (!ref || (ref.group ?? 'cert-manager.io') !== 'cert-manager.io') return [];
-  return [ref.kind === 'ClusterIssuer' ? `ClusterIssuer:${ref.name}` : `Issuer:${relay.metadata.namespace}/${ref.name}`];
+  return issuerRefs(relay)
+    .map((i) => i.ref)
+    .filter((ref) => (ref.group ?? 'cert-manager.io') === 'cert-manager.io')
+    .map((ref) => (ref.kind === 'ClusterIssuer' ? `ClusterIssuer:${ref.name}` : `Issuer:${relay.metadata.namespace}/${ref.name}`));
 }
 
 /** The index value an Issuer/ClusterIssuer object is found under. Pure. */

@@ -2,7 +2,7 @@
 // needs: "wait until I lead", "tell me if I stop leading", "release on shutdown".
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../kube/kube-config.js';
 import type { Logger } from '../common/logger.js';
 import { runLeaderElection, type LeaderElectionEnd } from '../kube/leader.js';
 import type { LeaderElector } from './operator.js';

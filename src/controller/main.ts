@@ -24,7 +24,7 @@ export async function runOperator(args: string[]): Promise<number> {
   const logger = createLogger('operator');
   let kc;
   try {
-    kc = loadKubeConfig({ kubeconfig: opts.kubeconfig });
+    kc = loadKubeConfig({ kubeconfig: opts.kubeconfig, onCredentialError: (error) => logger.warn('Kubernetes credentials', { error }) });
   } catch (err) {
     logger.error('cannot connect to Kubernetes', { error: err instanceof Error ? err.message : String(err) });
     return 1;

@@ -40,6 +40,8 @@ export const Reason = {
   EndpointsHealthyWithWarnings: 'EndpointsHealthyWithWarnings',
   EndpointUnhealthy: 'EndpointUnhealthy',
   TLSUnhealthy: 'TLSUnhealthy',
+  /** TLSHealthy=Unknown: the operator could not probe the endpoints on time; the last results are kept (docs/reliability.md). Also an Event. */
+  ProbeDelayed: 'ProbeDelayed',
   /** TLSHealthy and Ready: an endpoint accepted an outside recipient from an outside sender without AUTH (probe code open-relay). */
   OpenRelay: 'OpenRelay',
   // Delivering (the relays' GET /queue, src/controller/queue/)

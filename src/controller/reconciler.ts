@@ -7,7 +7,7 @@ import type { Condition, SmtpRelay, SmtpRelayStatus } from '../api/types.js';
 import { ConditionType } from '../api/types.js';
 import type { Logger } from '../common/logger.js';
 import type { KubeObject, ReconcileResult } from '../kube/types.js';
-import { desiredChildren, isDurable, names, parseDuration, primaryServiceName, referencedSecrets, replicas, type BuildContext } from './builders/index.js';
+import { desiredChildren, isDurable, issuerRefs, names, parseDuration, primaryServiceName, referencedSecrets, replicas, type BuildContext } from './builders/index.js';
 import { DRAIN_POLL_MS, planWorkload, queueEvents, queueTargets, type ObservedQueuePod, type QueueObserveInput, type QueueTarget, type WorkloadPlan } from './queue/index.js';
 import type { QueueObservation } from './queue/delivering.js';
 import { conditionTransitions } from './conditions.js';
@@ -30,10 +30,13 @@ export interface ClusterAccess {
   ownedChildren(relay: SmtpRelay): KubeObject[];
   /** Cached child by kind and name (the caches hold only objects with our labels). */
   cachedChild(kind: string, namespace: string, name: string): KubeObject | undefined;
-  /** A live read, for a child the cache does not hold: is the name free, ours, or someone else's? */
+  /** A live read, after a create-only apply found the name taken: ours (not in the cache yet, or our labels removed), or someone else's? */
   getLive(obj: KubeObject): Promise<KubeObject | undefined>;
-  /** Server-side apply under our field manager, force on our fields. Returns the object as stored. */
-  apply(obj: KubeObject): Promise<KubeObject>;
+  /**
+   * Server-side apply under our field manager, force on our fields. Returns the object as stored.
+   * createOnly: fail with a 409 Conflict, changing nothing, when an object of that name exists.
+   */
+  apply(obj: KubeObject, opts?: { createOnly?: boolean }): Promise<KubeObject>;
   applyStatus(relay: SmtpRelay, status: SmtpRelayStatus): Promise<void>;
   delete(obj: KubeObject): Promise<void>;
   certManagerInstalled(): Promise<boolean>;
@@ -107,6 +110,15 @@ function errorMessage(err: unknown): string {
 /** What applying one child came to: the stored object, a problem to report, a transient error, or nothing to do. */
 type ChildOutcome = { applied?: KubeObject; problem?: Problem; error?: unknown };
 
+/** What checkReferences learned: Secret versions, and the public facts of the TLS Secrets (main and in-cluster). */
+interface References {
+  versions: Record<string, string>;
+  tls?: TlsSecretFacts;
+  caPem?: string;
+  /** spec.tls.internalCertificate's Secret, once cert-manager wrote a usable one. */
+  internal?: { tls?: TlsSecretFacts; caPem?: string };
+}
+
 const STALLED_RETRY_BASE_MS = 5_000;
 const STALLED_RETRY_MAX_MS = 5 * 60_000;
 
@@ -149,7 +161,7 @@ export class Reconciler {
     // An invalid spec (or one the allow-lists refuse) changes nothing in the cluster: the last good children keep serving.
     const specInvalid = problems.length > 0;
     const refs = await this.checkReferences(relay, problems);
-    const certManager = relay.spec.tls.issuerRef ? await this.checkIssuer(relay, problems) : true;
+    const certManager = issuerRefs(relay).length > 0 ? await this.checkIssuers(relay, problems) : true;
 
     const last = this.written.get(key);
     const stored = last && last.fromResourceVersion === relay.metadata.resourceVersion ? last.status : relay.status;
@@ -290,12 +302,14 @@ export class Reconciler {
     // a rollout now would only produce pods that cannot start.
     if (WORKLOAD_KINDS.has(child.kind) && hasProblems && cached) return {};
     try {
-      const foreign = await this.foreignObject(relay, child);
+      const foreign = cached ? notOwnedBy(relay, child, cached) : undefined;
       if (foreign) return { problem: foreign };
       const childKey = `${child.kind}/${child.metadata.name}`;
       const digest = digestOf(child);
       if (cached && digests.get(childKey) === `${cached.metadata.uid}:${digest}` && coversDesired(cached, child)) return {};
-      const stored = await cluster.apply(child);
+      const created = cached ? undefined : await this.createChild(relay, child);
+      if (created?.problem) return { problem: created.problem };
+      const stored = created?.stored ?? (await cluster.apply(child));
       digests.set(childKey, `${stored.metadata?.uid}:${digest}`);
       return { applied: stored };
     } catch (err) {
@@ -336,7 +350,7 @@ export class Reconciler {
   private observeTlsHealth(
     relay: SmtpRelay,
     deployment: DeploymentObservation | undefined,
-    refs: { tls?: TlsSecretFacts; caPem?: string },
+    refs: References,
   ): { probe: ProbeObservation; nextProbeInMs?: number } {
     const disabled = this.probeDisabledBecause(relay);
     if (disabled) {
@@ -349,6 +363,7 @@ export class Reconciler {
     let pending: string | undefined;
     if (!targets.ok) pending = `Not probed yet: ${targets.why}.`;
     else if (!refs.tls) pending = 'Not probed yet: the TLS Secret holds no usable certificate yet.';
+    else if (relay.spec.tls.internalCertificate && !refs.internal?.tls) pending = 'Not probed yet: the in-cluster TLS Secret (spec.tls.internalCertificate) holds no usable certificate yet.';
     else if ((deployment?.availableReplicas ?? 0) < 1) pending = 'Not probed yet: waiting for an available relay replica.';
     const view = this.opts.tlsHealth!.observe({
       relay,
@@ -356,20 +371,27 @@ export class Reconciler {
       servername: relay.spec.hostname,
       expectedFingerprint: refs.tls?.fingerprint,
       caPem: refs.caPem,
+      ...(refs.internal?.tls ? { internal: { expectedFingerprint: refs.internal.tls.fingerprint, caPem: refs.internal.caPem } } : {}),
       canProbe: pending === undefined,
     });
-    return { probe: { enabled: true, endpoints: view.endpoints, ...(pending ? { pendingMessage: pending } : {}) }, nextProbeInMs: view.nextProbeInMs };
+    return {
+      probe: { enabled: true, endpoints: view.endpoints, ...(pending ? { pendingMessage: pending } : {}), ...(view.probeDelayedSince ? { delayedSince: view.probeDelayedSince } : {}) },
+      nextProbeInMs: view.nextProbeInMs,
+    };
   }
 
   /** Checks every referenced Secret; returns their versions and the TLS facts. */
-  private async checkReferences(relay: SmtpRelay, problems: Problem[]): Promise<{ versions: Record<string, string>; tls?: TlsSecretFacts; caPem?: string }> {
+  private async checkReferences(relay: SmtpRelay, problems: Problem[]): Promise<References> {
     const namespace = relay.metadata.namespace;
     const versions: Record<string, string> = {};
     let tls: TlsSecretFacts | undefined;
     let caPem: string | undefined;
+    let internal: References['internal'];
     for (const ref of referencedSecrets(relay)) {
       const version = this.opts.cluster.secretVersion(namespace, ref.name);
       const isTls = ref.role === 'tls';
+      // The in-cluster certificate's Secret (spec.tls.internalCertificate) is a TLS Secret too: read for the probe.
+      const isInternalTls = ref.role === 'internalTls';
       if (version === undefined) {
         // cert-manager writes its Secret once issued: absence is progress, not a problem.
         if (ref.userProvided) {
@@ -385,61 +407,68 @@ export class Reconciler {
       // Only the TLS Secret is read in full (its public tls.crt/ca.crt: expiry, fingerprint, probe trust).
       // Credentials, DKIM key, users and upstream CA are checked for existence in the metadata-only
       // cache; a missing key inside them is reported by the relay, which fails to start (docs/security.md).
-      if (!isTls) continue;
+      if (!isTls && !isInternalTls) continue;
       const facts = await this.opts.secrets.get(namespace, ref.name, version);
       if (!facts) continue;
       const missing = ref.requiredKeys.filter((k) => !facts.keys.includes(k));
-      if (missing.length > 0 || (isTls && !facts.tls)) {
+      if (missing.length > 0 || !facts.tls) {
         if (!ref.userProvided && missing.length > 0) continue; // cert-manager is still writing it
         const why = missing.length > 0 ? `lacks the key(s) ${missing.join(', ')}` : `has an unusable tls.crt (${facts.tlsError ?? 'no certificate'})`;
-        problems.push({ reason: Reason.SecretInvalid, message: `Secret ${ref.name} (${describeRole(ref.role, ref.upstream)}) ${why}. Fix the Secret's data.`, certificate: isTls });
+        problems.push({ reason: Reason.SecretInvalid, message: `Secret ${ref.name} (${describeRole(ref.role, ref.upstream)}) ${why}. Fix the Secret's data.`, certificate: isTls || isInternalTls });
         continue;
       }
       if (isTls) {
         tls = facts.tls;
         caPem = facts.caPem;
+      } else {
+        internal = { tls: facts.tls, caPem: facts.caPem };
       }
     }
-    return { versions, tls, caPem };
+    return { versions, tls, caPem, internal };
   }
 
   /** Returns whether cert-manager is installed; adds a problem when it or the issuer is missing. */
-  private async checkIssuer(relay: SmtpRelay, problems: Problem[]): Promise<boolean> {
-    const issuerRef = relay.spec.tls.issuerRef!;
+  private async checkIssuers(relay: SmtpRelay, problems: Problem[]): Promise<boolean> {
+    const refs = issuerRefs(relay);
     if (!(await this.opts.cluster.certManagerInstalled())) {
+      const fix = relay.spec.tls.issuerRef ? 'use spec.tls.secretName with your own certificate' : 'remove spec.tls.internalCertificate';
       problems.push({
         reason: Reason.CertManagerNotInstalled,
-        message: 'spec.tls.issuerRef needs cert-manager, whose API (cert-manager.io/v1 Certificate) is not installed. Install cert-manager, or use spec.tls.secretName with your own certificate.',
+        message: `${refs.map((r) => r.field).join(' and ')} need${refs.length === 1 ? 's' : ''} cert-manager, whose API (cert-manager.io/v1 Certificate) is not installed. Install cert-manager, or ${fix}.`,
         certificate: true,
       });
       return false;
     }
-    const kind = issuerRef.kind ?? 'Issuer';
-    if ((issuerRef.group ?? 'cert-manager.io') === 'cert-manager.io' && !(await this.opts.cluster.issuerExists(kind, relay.metadata.namespace, issuerRef.name))) {
-      const where = kind === 'ClusterIssuer' ? 'in the cluster' : `in namespace ${relay.metadata.namespace}`;
-      problems.push({ reason: Reason.IssuerNotFound, message: `${kind} ${issuerRef.name} was not found ${where}. Create it, or fix spec.tls.issuerRef.`, certificate: true });
+    for (const { field, ref: issuerRef } of refs) {
+      const kind = issuerRef.kind ?? 'Issuer';
+      if ((issuerRef.group ?? 'cert-manager.io') === 'cert-manager.io' && !(await this.opts.cluster.issuerExists(kind, relay.metadata.namespace, issuerRef.name))) {
+        const where = kind === 'ClusterIssuer' ? 'in the cluster' : `in namespace ${relay.metadata.namespace}`;
+        problems.push({ reason: Reason.IssuerNotFound, message: `${kind} ${issuerRef.name} was not found ${where}. Create it, or fix ${field}.`, certificate: true });
+      }
     }
     return true;
   }
 
   /**
-   * Server-side apply with force would take over an object of the same name that
-   * someone else made. So when the cache (our labels only) lacks the child, read
-   * it: absent is fine (we create it), controlled by this relay is fine (cache
-   * lag), anything else is left alone and reported.
+   * A child the synced cache lacks is taken to be absent, as controller-runtime's cached
+   * client does (no read per child). It is created by a create-only apply, because
+   * apply with force would take over a same-named object someone else made (created
+   * since our cache synced, or never in it: the caches hold our labels only). When the
+   * name is taken (409), and only then, the live object says whether it is ours (cache
+   * lag, our labels removed: returns nothing, and the caller applies as usual) or not.
    */
-  private async foreignObject(relay: SmtpRelay, child: KubeObject): Promise<Problem | undefined> {
-    const { namespace, name } = child.metadata;
-    const cached = this.opts.cluster.cachedChild(child.kind, namespace ?? '', name);
-    const live = cached ?? (await this.opts.cluster.getLive(child));
-    if (!live) return undefined;
-    const controller = live.metadata.ownerReferences?.find((o) => o.controller);
-    if (controller?.uid === relay.metadata.uid) return undefined;
-    const owner = controller ? `is controlled by ${controller.kind} ${controller.name}` : 'was not created by this SmtpRelay';
-    return {
-      reason: Reason.ChildNotOwned,
-      message: `A ${child.kind} named ${name} already exists in namespace ${namespace} and ${owner}; the operator leaves it alone. Delete or rename it, or rename the SmtpRelay.`,
-    };
+  private async createChild(relay: SmtpRelay, child: KubeObject): Promise<{ stored?: KubeObject; problem?: Problem }> {
+    const { cluster } = this.opts;
+    try {
+      return { stored: await cluster.apply(child, { createOnly: true }) };
+    } catch (err) {
+      if (httpCode(err) !== 409) throw err;
+    }
+    const live = await cluster.getLive(child);
+    // Deleted again since the 409: a transient state, retried with backoff.
+    if (!live) throw new Error(`${child.kind} ${child.metadata.name} existed a moment ago and is gone now`);
+    const foreign = notOwnedBy(relay, child, live);
+    return foreign ? { problem: foreign } : {};
   }
 
   /** Turns an apply failure no retry will fix into a Problem; undefined means transient (throw). */
@@ -528,6 +557,18 @@ function keptChildren(relay: SmtpRelay, plan: WorkloadPlan): string[] {
   );
 }
 
+/** ChildNotOwned when the stored object of a child's name is not controlled by this relay. Pure. */
+function notOwnedBy(relay: SmtpRelay, child: KubeObject, stored: KubeObject): Problem | undefined {
+  const { namespace, name } = child.metadata;
+  const controller = stored.metadata.ownerReferences?.find((o) => o.controller);
+  if (controller?.uid === relay.metadata.uid) return undefined;
+  const owner = controller ? `is controlled by ${controller.kind} ${controller.name}` : 'was not created by this SmtpRelay';
+  return {
+    reason: Reason.ChildNotOwned,
+    message: `A ${child.kind} named ${name} already exists in namespace ${namespace} and ${owner}; the operator leaves it alone. Delete or rename it, or rename the SmtpRelay.`,
+  };
+}
+
 /** A short fingerprint of a child as we would apply it (builders emit keys in a stable order). */
 function digestOf(child: KubeObject): string {
   return createHash('sha256').update(JSON.stringify(child)).digest('base64');
@@ -538,6 +579,7 @@ function describeRole(role: string, upstream?: string): string {
     (
       {
         tls: 'the TLS certificate',
+        internalTls: 'the in-cluster TLS certificate',
         users: 'the SMTP users',
         upstreamCredentials: 'the upstream credentials',
         upstreamCa: 'the upstream CA',

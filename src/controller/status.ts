@@ -3,7 +3,7 @@
 // observedGeneration) plus CertificateReady, Available and TLSHealthy.
 import { ConditionType, DEFAULTS, type Condition, type EndpointCheckFailure, type EndpointStatus, type SenderDomainStatus, type SmtpRelay, type SmtpRelayStatus } from '../api/types.js';
 import { conditionReason, isReasonCode, tlsHealthSummary } from '../probe/index.js';
-import { names, parseDuration, replicas } from './builders/index.js';
+import { names, parseDuration, replicas, selectorString } from './builders/index.js';
 import { setCondition, type ConditionInput } from './conditions.js';
 import { deliveringCondition, queueState, type QueueObservation } from './queue/delivering.js';
 import { upstreamsHealthyCondition } from './queue/upstreams-health.js';
@@ -53,6 +53,8 @@ export interface ProbeObservation {
   endpoints?: EndpointStatus[];
   /** Why no probe has run yet (no replica available, no address), for the TLSHealthy message. */
   pendingMessage?: string;
+  /** The endpoints' results are overdue: the probe due at this ISO time has not run within the grace (ProbeDelayed). */
+  delayedSince?: string;
 }
 
 export interface Observed {
@@ -174,7 +176,22 @@ function describeFailures(e: EndpointStatus, result: 'fail' | 'warn'): string {
   return (e.failures ?? []).filter((f) => f.result === result).map((f) => f.message ?? f.reason).join('; ');
 }
 
+/**
+ * TLSHealthy from the last results, then the delay rule: results that are overdue are no longer
+ * a Healthy verdict (Unknown, ProbeDelayed, saying since when); a known failure stays False (an
+ * overdue probe cannot make it better) and says the results are overdue. Ready follows the last
+ * known results either way: the operator's lack of probe capacity is not the relay's fault.
+ */
 function tlsHealth(probe: ProbeObservation): { condition: ConditionInput; summary: string } {
+  const last = lastTlsHealth(probe);
+  if (!probe.delayedSince || !probe.endpoints?.length || last.condition.status === 'Unknown') return last;
+  const lastProbe = probe.endpoints.map((e) => e.lastProbeTime).filter(Boolean).sort()[0] ?? 'unknown';
+  const overdue = `No TLS probe since ${lastProbe}: the probe due at ${probe.delayedSince} is overdue (the operator probes more endpoints than it can in time; see docs/reliability.md, "Probe budget").`;
+  if (last.condition.status === 'False') return { ...last, condition: { ...last.condition, message: `${last.condition.message} ${overdue}` } };
+  return { condition: { type: ConditionType.TLSHealthy, status: 'Unknown', reason: Reason.ProbeDelayed, message: `${overdue} The last probe found: ${last.condition.message}` }, summary: 'Unknown' };
+}
+
+function lastTlsHealth(probe: ProbeObservation): { condition: ConditionInput; summary: string } {
   const type = ConditionType.TLSHealthy;
   if (!probe.enabled) {
     const message = probe.disabledMessage ?? 'TLS probing is not enabled in the operator (--tls-probe=off).';
@@ -207,7 +224,8 @@ export function computeStatus(relay: SmtpRelay, observed: Observed, now: Date): 
   const available = availableCondition(relay, observed.deployment);
   const rollout = rolloutProgress(relay, observed.deployment);
   const tls = tlsHealth(observed.probe);
-  const awaitingProbe = observed.probe.enabled && tls.condition.status === 'Unknown';
+  // Only a first probe is awaited; an overdue one (ProbeDelayed) keeps Ready on the last results.
+  const awaitingProbe = observed.probe.enabled && tls.condition.reason === Reason.NotProbed;
 
   // Stalled: the first problem names the reason; the message lists them all.
   const stalled: ConditionInput =
@@ -220,7 +238,7 @@ export function computeStatus(relay: SmtpRelay, observed: Observed, now: Date): 
   const draining = drain
     ? {
         reason: Reason.QueueDraining,
-        message: `${drain.reason === 'ScaleDown' ? 'Scaling down' : 'Switching to PassThrough'}: pod(s) ${drain.pods.join(', ')} stopped accepting and deliver their queues first (since ${drain.startedAt}).`,
+        message: `${drain.reason === 'ScaleDown' ? 'Scaling down' : 'Switching to PassThrough'}: pod(s) ${drain.pods.join(', ')} stopped accepting and deliver their queues first (since ${drain.startTime}).`,
       }
     : undefined;
   const progress = cert.issuing
@@ -256,6 +274,8 @@ export function computeStatus(relay: SmtpRelay, observed: Observed, now: Date): 
     status.replicas = observed.deployment.replicas ?? 0;
     status.readyReplicas = observed.deployment.readyReplicas ?? 0;
   }
+  // Always, and constant per relay: /scale reports it, so an HPA finds the pods before the first one exists.
+  status.selector = selectorString(relay);
   if (observed.tlsSecret || observed.certificate?.renewalTime) {
     status.certificate = { secretName: names.tlsSecret(relay) };
     if (observed.tlsSecret) Object.assign(status.certificate, observed.tlsSecret);

@@ -2,6 +2,7 @@
 // with the operator's own rights (run an image, use a ClusterIssuer, send the
 // named credentials to an upstream host). Pure: flags in, Problems out.
 import type { SmtpRelay } from '../api/types.js';
+import { issuerRefs } from './builders/spec.js';
 import { Reason } from './reasons.js';
 import type { Problem } from './status.js';
 
@@ -51,11 +52,11 @@ export function checkTenancy(relay: SmtpRelay, policy: TenancyPolicy): Problem[]
       message: `spec.image ${image} is not allowed by the operator. Remove spec.image to use the default relay image, or ask the cluster admin to add it to the operator's --allowed-relay-images.`,
     });
   }
-  const issuer = spec.tls?.issuerRef;
-  if (issuer?.kind === 'ClusterIssuer' && !nameAllowed(issuer.name, policy.allowedClusterIssuers)) {
+  for (const { field, ref: issuer } of issuerRefs(relay)) {
+    if (issuer.kind !== 'ClusterIssuer' || nameAllowed(issuer.name, policy.allowedClusterIssuers)) continue;
     problems.push({
       reason: Reason.IssuerNotAllowed,
-      message: `ClusterIssuer ${issuer.name} is not allowed by the operator. Use an Issuer in this namespace, or ask the cluster admin to add it to the operator's --allowed-cluster-issuers.`,
+      message: `ClusterIssuer ${issuer.name} (${field}) is not allowed by the operator. Use an Issuer in this namespace, or ask the cluster admin to add it to the operator's --allowed-cluster-issuers.`,
       certificate: true,
     });
   }

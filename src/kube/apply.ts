@@ -1,6 +1,6 @@
 // Object writes and reads by apiVersion/kind: server-side apply (objects and
 // the status subresource), delete, get, list, and API discovery.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from './kube-config.js';
 import { KubeError, isNotFound, isResourceNotServed } from './errors.js';
 import { kubeRequest, resourcePath } from './http.js';
 import type { KubeObject } from './types.js';
@@ -88,7 +88,21 @@ export interface ApplyOptions {
   /** Take over fields other managers own. Default true (a controller owns its fields). */
   force?: boolean;
   dryRun?: boolean;
+  /**
+   * Create the object, never change one that exists: an object of that name that is
+   * already there (whoever made it) is left untouched and the call fails with a
+   * KubeError 409 Conflict. A server-side apply still (fields owned by fieldManager
+   * as Apply, unlike a POST), so later applies remove the fields we stop sending.
+   */
+  createOnly?: boolean;
 }
+
+/**
+ * A resourceVersion no stored object has (etcd revisions never get near 2^63): sent in an
+ * apply, it is an optimistic-lock precondition that fails with 409 on any existing object,
+ * while an apply that creates the object ignores it.
+ */
+const NO_STORED_OBJECT_VERSION = '9223372036854775807';
 
 function refOf(obj: KubeObject): ObjectRef {
   if (!obj.apiVersion || !obj.kind || !obj.metadata?.name) throw new Error('apply needs apiVersion, kind and metadata.name');
@@ -114,7 +128,8 @@ async function ssa<T>(kc: KubeConfig, path: string, body: unknown, opts: ApplyOp
  */
 export async function applyObject<T extends KubeObject = KubeObject>(kc: KubeConfig, obj: KubeObject, opts: ApplyOptions): Promise<T> {
   const { managedFields: _m, resourceVersion: _rv, ...metadata } = obj.metadata;
-  return ssa<T>(kc, await objectPath(kc, refOf(obj)), { ...obj, metadata }, opts);
+  const precondition = opts.createOnly ? { resourceVersion: NO_STORED_OBJECT_VERSION } : {};
+  return ssa<T>(kc, await objectPath(kc, refOf(obj)), { ...obj, metadata: { ...metadata, ...precondition } }, opts);
 }
 
 /** Server-side apply of the status subresource: only apiVersion, kind, name, namespace and status are sent. */

@@ -2,8 +2,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeCredentials, loadConnection, loadConnectionSync, type KubeConfigSource } from './credentials.js';
 import { kubeRequest } from './http.js';
+import type { KubeConfig } from './kube-config.js';
 
 const IN_CLUSTER_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 
@@ -13,10 +14,12 @@ export interface LoadKubeConfigOptions {
   /** For tests: the environment and home directory to look at. */
   env?: NodeJS.ProcessEnv;
   homeDir?: string;
+  /** Told when renewing the credentials fails (the message carries no secret); the old ones stay in use. */
+  onCredentialError?: (message: string) => void;
 }
 
 /** Which source loadKubeConfig would use. Pure apart from file-existence checks. */
-export function kubeConfigSource(opts: LoadKubeConfigOptions = {}): { kind: 'file'; path: string } | { kind: 'in-cluster' } | undefined {
+export function kubeConfigSource(opts: LoadKubeConfigOptions = {}): KubeConfigSource | undefined {
   const env = opts.env ?? process.env;
   if (opts.kubeconfig) return { kind: 'file', path: opts.kubeconfig };
   const fromEnv = env.KUBECONFIG?.split(path.delimiter).find((f) => f.length > 0);
@@ -28,28 +31,18 @@ export function kubeConfigSource(opts: LoadKubeConfigOptions = {}): { kind: 'fil
 }
 
 /**
- * The KubeConfig: explicit path, else $KUBECONFIG (first file), else the
- * in-cluster service account, else ~/.kube/config. Throws a clear error when
- * there is none (client-node's loadFromDefault would silently pick localhost:8080).
+ * The credentials from: explicit path, else $KUBECONFIG (first file), else the in-cluster
+ * service account, else ~/.kube/config. Throws a clear error when there is none
+ * (client-node's loadFromDefault would silently pick localhost:8080).
+ * client-node reads the kubeconfig in a child process (credentials.ts), not in this one.
  */
-export function loadKubeConfig(opts: LoadKubeConfigOptions = {}): KubeConfig {
+export function loadKubeConfig(opts: LoadKubeConfigOptions = {}): KubeCredentials {
   const source = kubeConfigSource(opts);
-  const kc = new KubeConfig();
   if (!source) {
     throw new Error('no Kubernetes configuration found: pass --kubeconfig, set KUBECONFIG, run in a cluster, or create ~/.kube/config');
   }
-  if (source.kind === 'in-cluster') {
-    kc.loadFromCluster();
-    return kc;
-  }
-  if (!fs.existsSync(source.path)) throw new Error(`kubeconfig file ${source.path} does not exist`);
-  try {
-    kc.loadFromFile(source.path);
-  } catch (err) {
-    throw new Error(`kubeconfig file ${source.path} is not valid: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  if (!kc.getCurrentCluster()) throw new Error(`kubeconfig file ${source.path} has no current context with a cluster`);
-  return kc;
+  if (source.kind === 'file' && !fs.existsSync(source.path)) throw new Error(`kubeconfig file ${source.path} does not exist`);
+  return new KubeCredentials(loadConnectionSync(source), { reload: () => loadConnection(source), onError: opts.onCredentialError });
 }
 
 /** True when GET /version answers 2xx within timeoutMs. Never throws. */

@@ -2,7 +2,7 @@
 // client: the same (object, type, reason, note) within the window updates
 // series.count of the Event already written instead of creating another.
 // Writing events is best effort: failures are reported to onError, never thrown.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from './kube-config.js';
 import { randomBytes } from 'node:crypto';
 import { isNotFound } from './errors.js';
 import { kubeRequest } from './http.js';

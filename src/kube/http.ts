@@ -1,6 +1,7 @@
 // Raw requests to the API server over node:https, authenticated by the
 // KubeConfig (client certs, bearer tokens, in-cluster token files, exec
-// plugins: kc.applyToHTTPSOptions does all of them).
+// plugins: kc.applyToHTTPSOptions does all of them). A 401 asks the KubeConfig
+// for new credentials and retries once when it got some.
 //
 // Why not the generated client-node API classes: they cannot set the Accept
 // header needed for PartialObjectMetadata, their Watch cannot either, and the
@@ -8,8 +9,8 @@
 // small request function gives every module the same errors (KubeError).
 import http from 'node:http';
 import https from 'node:https';
-import type { KubeConfig } from '@kubernetes/client-node';
-import { connectionError, kubeErrorFromResponse } from './errors.js';
+import { connectionError, isKubeError, kubeErrorFromResponse } from './errors.js';
+import type { KubeConfig } from './kube-config.js';
 
 export interface KubeRequest {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -28,6 +29,22 @@ export interface KubeRequest {
 interface Transport {
   agent: http.Agent;
   mod: typeof http | typeof https;
+  /** The TLS material the agent was made with: renewed credentials with new material get a new agent. */
+  tls: TlsMaterial;
+}
+
+type TlsMaterial = Pick<https.AgentOptions, 'ca' | 'cert' | 'key' | 'servername' | 'rejectUnauthorized'>;
+
+const TLS_FIELDS = ['ca', 'cert', 'key', 'servername', 'rejectUnauthorized'] as const;
+
+function sameTlsMaterial(a: TlsMaterial, b: TlsMaterial): boolean {
+  return TLS_FIELDS.every((f) => {
+    const x = a[f];
+    const y = b[f];
+    if (x === y) return true;
+    // client-node's KubeConfig reads certificate files into new Buffers for every request.
+    return Buffer.isBuffer(x) && Buffer.isBuffer(y) && x.equals(y);
+  });
 }
 
 const transports = new WeakMap<KubeConfig, Transport>();
@@ -41,18 +58,19 @@ async function prepare(kc: KubeConfig, req: KubeRequest): Promise<{ url: URL; op
 
   const opts: https.RequestOptions = { headers: {} };
   await kc.applyToHTTPSOptions(opts);
+  const tls: TlsMaterial = {
+    ca: opts.ca,
+    cert: opts.cert,
+    key: opts.key,
+    servername: opts.servername,
+    ...(opts.rejectUnauthorized !== undefined ? { rejectUnauthorized: opts.rejectUnauthorized } : {}),
+  };
   let transport = transports.get(kc);
-  if (!transport) {
+  if (!transport || !sameTlsMaterial(transport.tls, tls)) {
+    // Sockets of a replaced agent carry the old client certificate: close them (open watches reconnect).
+    transport?.agent.destroy();
     const isHttps = url.protocol === 'https:';
-    const agentOpts: https.AgentOptions = {
-      keepAlive: true,
-      ca: opts.ca,
-      cert: opts.cert,
-      key: opts.key,
-      servername: opts.servername,
-      ...(opts.rejectUnauthorized !== undefined ? { rejectUnauthorized: opts.rejectUnauthorized } : {}),
-    };
-    transport = isHttps ? { agent: new https.Agent(agentOpts), mod: https } : { agent: new http.Agent({ keepAlive: true }), mod: http };
+    transport = isHttps ? { agent: new https.Agent({ keepAlive: true, ...tls }), mod: https, tls } : { agent: new http.Agent({ keepAlive: true }), mod: http, tls };
     transports.set(kc, transport);
   }
   const headers: Record<string, string> = { ...(opts.headers as Record<string, string>), Accept: req.accept ?? 'application/json', 'User-Agent': 'smtp-relay-operator' };
@@ -68,8 +86,20 @@ function describe(req: KubeRequest): string {
   return `${req.method} ${req.path}`;
 }
 
+const isUnauthorized = (err: unknown): boolean => isKubeError(err) && err.code === 401;
+
 /** One request; resolves with the parsed JSON body (or undefined when empty), rejects with a KubeError. */
 export async function kubeRequest<T = unknown>(kc: KubeConfig, req: KubeRequest): Promise<T> {
+  try {
+    return await requestOnce<T>(kc, req);
+  } catch (err) {
+    // Expired or revoked credentials: retry once if the KubeConfig found new ones.
+    if (isUnauthorized(err) && kc.refreshAfterUnauthorized && (await kc.refreshAfterUnauthorized())) return requestOnce<T>(kc, req);
+    throw err;
+  }
+}
+
+async function requestOnce<T>(kc: KubeConfig, req: KubeRequest): Promise<T> {
   const what = describe(req);
   const { url, options, mod } = await prepare(kc, req);
   const payload = req.body === undefined ? undefined : typeof req.body === 'string' ? req.body : JSON.stringify(req.body);
@@ -123,7 +153,12 @@ export async function kubeStreamLines(kc: KubeConfig, req: KubeRequest & { idleT
       if (status < 200 || status >= 300) {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => reject(kubeErrorFromResponse(status, Buffer.concat(chunks).toString('utf8'), what)));
+        res.on('end', () => {
+          const err = kubeErrorFromResponse(status, Buffer.concat(chunks).toString('utf8'), what);
+          // The caller (an informer) retries the watch; let it retry with renewed credentials.
+          if (status === 401 && kc.refreshAfterUnauthorized) void kc.refreshAfterUnauthorized().catch(() => false).finally(() => reject(err));
+          else reject(err);
+        });
         res.on('error', (err) => reject(connectionError(err, what)));
         return;
       }

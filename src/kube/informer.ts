@@ -6,7 +6,7 @@
 // resourceVersion; on 410 Gone relist; on any other failure (API server
 // restarting, connection refused) retry with capped exponential backoff.
 // A socket silent for longer than the watch timeout is treated as dead.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from './kube-config.js';
 import { isGone, KubeError } from './errors.js';
 import { kubeRequest, kubeStreamLines, resourcePath, type KubeStream } from './http.js';
 import type { Informer, InformerEvent, KubeObject } from './types.js';
@@ -36,6 +36,13 @@ export interface InformerOptions {
    * them anyway before sending an object).
    */
   stripManagedFields?: boolean;
+  /**
+   * Cut each object down before it is cached and handed to handlers (client-go's
+   * TransformFunc): keep only what the readers of this cache use. Sees the object as
+   * listed or watched, managedFields included (they are dropped afterwards); must be
+   * pure and keep metadata.name, namespace and resourceVersion.
+   */
+  transform?: (obj: KubeObject) => KubeObject;
   /** Emit 'update' (obj, obj) for every cached object this often. Default: never. */
   resyncMs?: number;
   /** Server-side watch timeout; the watch is then re-opened. Default 300 s (jittered by up to +10%). */
@@ -155,12 +162,14 @@ export function createInformer<T extends KubeObject = KubeObject>(kc: KubeConfig
 
   // Lists and metadata-only answers do not carry the resource's apiVersion/kind.
   const stripManagedFields = opts.stripManagedFields ?? true;
-  const normalize = (obj: KubeObject): T => {
+  const normalize = (raw: KubeObject): T => {
+    const typed = { ...raw, apiVersion: opts.apiVersion, kind: opts.kind };
+    const obj = opts.transform && typed.metadata ? opts.transform(typed) : typed;
     if (stripManagedFields && obj.metadata?.managedFields) {
       const { managedFields: _dropped, ...metadata } = obj.metadata;
-      return { ...obj, metadata, apiVersion: opts.apiVersion, kind: opts.kind } as T;
+      return { ...obj, metadata } as T;
     }
-    return { ...obj, apiVersion: opts.apiVersion, kind: opts.kind } as T;
+    return obj as T;
   };
 
   function indexPut(key: string, obj: T | undefined): void {

@@ -5,7 +5,7 @@
 //
 // Expiry is judged on the local clock from when *we* last saw the lease record
 // change (as client-go does), so clock skew between replicas does not matter.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from './kube-config.js';
 import { isConflict, isNotFound, KubeError } from './errors.js';
 import { kubeRequest } from './http.js';
 

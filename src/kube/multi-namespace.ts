@@ -1,7 +1,7 @@
 // One informer over a list of namespaces (`operator --namespace a,b`): one list+watch
 // per namespace, so a namespaced install needs list/watch in those namespaces only,
 // never cluster-wide. Callers see a single KubeInformer.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from './kube-config.js';
 import { createInformer, type IndexFn, type InformerOptions, type InformerStats, type KubeInformer } from './informer.js';
 import type { InformerEvent, KubeObject } from './types.js';
 

@@ -34,8 +34,9 @@ export function certificateInfo(cert: X509Certificate): CertificateInfo {
   };
 }
 
-function oneLine(dn: string): string {
-  return dn.split('\n').filter(Boolean).join(', ');
+/** A certificate may have an empty subject (RFC 5280 4.1.2.6: the names are in the SAN); Node then gives undefined. */
+function oneLine(dn: string | undefined): string {
+  return (dn ?? '').split('\n').filter(Boolean).join(', ');
 }
 
 function curveBits(curve: string | undefined): number | undefined {
@@ -44,8 +45,16 @@ function curveBits(curve: string | undefined): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
+/** What the expiry check reads of a certificate (an X509Certificate has it; a resumed probe keeps only this). */
+export type Dated = Pick<X509Certificate, 'subject' | 'validFromDate' | 'validToDate'>;
+
+/** The parts of each certificate checkExpiry needs, without the certificate. */
+export function datesOf(chain: Dated[]): Dated[] {
+  return chain.map((c) => ({ subject: c.subject, validFromDate: c.validFromDate, validToDate: c.validToDate }));
+}
+
 /** Expiry over the whole chain: fail if any certificate is expired or not yet valid, warn within the warning period. */
-export function checkExpiry(chain: X509Certificate[], now: Date, warningMs: number): CheckResult {
+export function checkExpiry(chain: Dated[], now: Date, warningMs: number): CheckResult {
   const check = 'certificate-expiry';
   if (chain.length === 0) return { check, result: 'fail', reason: 'validation-failure', message: 'the server sent no certificate' };
   for (const cert of chain) {
@@ -64,7 +73,7 @@ export function checkExpiry(chain: X509Certificate[], now: Date, warningMs: numb
   return { check, result: 'pass', message: `chain valid until ${soonest.validToDate.toISOString()} (${Math.floor(daysLeft)} days)` };
 }
 
-function describe(cert: X509Certificate): string {
+function describe(cert: Pick<X509Certificate, 'subject'>): string {
   const cn = /CN=([^\n,]+)/.exec(cert.subject)?.[1];
   return `certificate ${cn ? `"${cn}"` : oneLine(cert.subject)}`;
 }
@@ -82,17 +91,18 @@ export interface TrustVerdict {
  * checking each signature. Validity dates are left to checkExpiry, so an expired
  * but otherwise trusted chain reports `certificate-expired`, not "untrusted".
  */
-export function evaluateTrust(served: X509Certificate[], anchors: X509Certificate[]): TrustVerdict {
+export function evaluateTrust(served: X509Certificate[], anchors: readonly X509Certificate[]): TrustVerdict {
   const leaf = served[0];
   if (!leaf) return { trusted: false, detail: 'no certificate', problem: 'unknown-issuer' };
-  const anchorPrints = new Set(anchors.map(fingerprintOf));
+  const { prints: anchorPrints, bySubject } = anchorIndex(anchors);
   let current = leaf;
   const seen = new Set<string>();
   for (let depth = 0; depth < 10; depth++) {
     const print = fingerprintOf(current);
     if (anchorPrints.has(print)) return { trusted: true, detail: `chain ends at trusted ${describe(current)}` };
     seen.add(print);
-    const anchor = anchors.find((a) => signedBy(current, a));
+    // Only anchors named as the issuer can have issued it (checkIssued compares the names first).
+    const anchor = bySubject.get(nameKey(current.issuer))?.find((a) => signedBy(current, a));
     if (anchor) return { trusted: true, detail: `issued by trusted ${describe(anchor)}` };
     const issuer = served.find((c) => !seen.has(fingerprintOf(c)) && signedBy(current, c));
     if (!issuer) {
@@ -106,6 +116,35 @@ export function evaluateTrust(served: X509Certificate[], anchors: X509Certificat
     current = issuer;
   }
   return { trusted: false, problem: 'unknown-issuer', detail: 'chain longer than 10 certificates' };
+}
+
+interface AnchorIndex {
+  prints: Set<string>;
+  bySubject: Map<string, X509Certificate[]>;
+}
+
+const anchorIndexes = new WeakMap<readonly X509Certificate[], AnchorIndex>();
+
+/**
+ * Fingerprints and subjects of an anchor list, computed once per list: the walk runs on every
+ * probe, and hashing ~150 system roots each time was most of a probe's CPU.
+ */
+function anchorIndex(anchors: readonly X509Certificate[]): AnchorIndex {
+  let index = anchorIndexes.get(anchors);
+  if (!index) {
+    index = { prints: new Set(anchors.map(fingerprintOf)), bySubject: new Map() };
+    for (const a of anchors) {
+      const key = nameKey(a.subject);
+      index.bySubject.set(key, [...(index.bySubject.get(key) ?? []), a]);
+    }
+    anchorIndexes.set(anchors, index);
+  }
+  return index;
+}
+
+/** A distinguished name compared as OpenSSL's canonical form roughly does: case and runs of spaces ignored. */
+function nameKey(dn: string | undefined): string {
+  return (dn ?? '').toLowerCase().replace(/\s+/g, ' ').trim();
 }
 
 function signedBy(cert: X509Certificate, issuer: X509Certificate): boolean {

@@ -28,6 +28,10 @@ export interface TlsClientSettings {
   /** Client context carrying the trust store, so Node's own verdict (authorizationError) uses it. */
   secureContext?: tls.SecureContext;
   requestOCSP?: boolean;
+  /** A session to resume (TLS session resumption); the server may decline it. */
+  session?: Buffer;
+  /** Called with each session ticket the server sends. */
+  onSession?: (session: Buffer) => void;
 }
 
 export interface PreambleHooks {
@@ -159,7 +163,9 @@ async function startTls(raw: net.Socket, ep: Endpoint, settings: TlsClientSettin
         ciphers: settings.ciphers,
         ecdhCurve: settings.ecdhCurve,
         requestOCSP: settings.requestOCSP,
+        session: settings.session,
       });
+      if (settings.onSession) socket.on('session', settings.onSession);
     } catch (err) {
       // Bad settings are refused by our own OpenSSL before any byte is sent.
       const e = err as NodeJS.ErrnoException;

@@ -12,6 +12,8 @@ export interface EndpointStatusInput {
   deep?: DeepScanResult;
   /** Fingerprint of the certificate in the TLS Secret, to say whether the served one matches. */
   secretFingerprint?: string;
+  /** The name probed by SNI and checked (status.endpoints[].serverName). */
+  serverName?: string;
 }
 
 export function toEndpointStatus(input: EndpointStatusInput): EndpointStatus {
@@ -36,13 +38,14 @@ export function toEndpointStatus(input: EndpointStatusInput): EndpointStatus {
     group: probe.tls?.group,
     notAfter: leaf?.notAfter,
     fingerprint: leaf?.fingerprint,
+    serverName: input.serverName,
     matchesSecret: input.secretFingerprint && leaf ? leaf.fingerprint === input.secretFingerprint : undefined,
     hostnameVerified: probe.tls?.hostnameVerified,
     chainVerified: probe.tls?.chainVerified,
     authBeforeTLS: authCheck ? authCheck.result !== 'pass' : undefined,
     legacyProtocolsRefused: legacy && legacy.result !== 'warn' ? legacy.result === 'pass' : undefined,
     failures: failures.length > 0 ? failures : undefined,
-    latencyMs: probe.latencyMs,
+    latencyMilliseconds: probe.latencyMs,
     lastProbeTime: probe.startedAt,
     lastDeepScanTime: deep?.startedAt,
   };

@@ -5,12 +5,13 @@
 import { X509Certificate } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
-import { checkExpiry, checkFingerprint, checkHostname, checkTrust, certificateInfo, evaluateTrust, DAY_MS, parsePemCertificates, systemTrustAnchors } from './certificates.js';
+import { checkExpiry, checkFingerprint, checkHostname, checkTrust, certificateInfo, datesOf, evaluateTrust, DAY_MS, parsePemCertificates, systemTrustAnchors } from './certificates.js';
 import { GreetingRefusedError, HandshakeError, STEP_CAP_MS, closeSession, command, greet, negotiated, openSession, tcpConnect, type Endpoint } from './connection.js';
 import { Deadline } from './deadline.js';
 import { ProbeError, excerpt } from './errors.js';
 import { verdictOf } from './outcome.js';
 import { checkOpenRelay, relayRefusedAtGreeting } from './relay-check.js';
+import type { VerifiedCertificate } from './session-cache.js';
 import { hasExtension, type SmtpChannel } from './smtp-channel.js';
 import type { CheckResult, ProbeOptions, ProbeResult, TlsFacts } from './types.js';
 
@@ -39,38 +40,49 @@ export async function probeEndpoint(opts: ProbeOptions): Promise<ProbeResult> {
   const smtp: ProbeResult['smtp'] = {};
   let tlsFacts: TlsFacts | undefined;
   let handshakes = 0;
+  let resumedFrom: VerifiedCertificate | undefined;
+  // Open until closed below; any throw before that must not leak the connection (a relay counts it against our address).
+  let open: { socket: tls.TLSSocket } | undefined;
   try {
-    const extraCa = (opts.caPem ?? []).flatMap(parsePemCertificates);
-    const session = await openSession(ep, { secureContext: trustContext(opts.caPem) }, deadline, {
+    const trust0 = trustStore(opts.caPem);
+    const { sessions } = opts;
+    const sessionKey = `${ep.host}|${ep.port}|${ep.mode}|${ep.sni ?? ''}`;
+    // What the certificate is judged against: a change makes the next handshake a full one.
+    const against = `${opts.expectedFingerprint ?? ''}|${trust0.id}`;
+    const warningMs = opts.expiryWarningMs ?? DEFAULT_EXPIRY_WARNING_MS;
+    const before = opts.now?.() ?? new Date();
+    const cached = sessions?.lookup(sessionKey, against, before.getTime());
+    // Only verdicts without a failure are repeated: a failing certificate gets a full handshake every time, so its fix shows at once.
+    const reuse = cached && certificateChecks(cached.certificate, before, warningMs).every((c) => c.result !== 'fail') ? cached : undefined;
+    const settings = { secureContext: trust0.context, ...(reuse ? { session: reuse.session } : {}), ...(sessions ? { onSession: (s: Buffer) => sessions.session(sessionKey, s) } : {}) };
+    const session = await openSession(ep, settings, deadline, {
       beforeStarttls: async (channel, extensions) => {
         checks.push(await checkAuthBeforeTls(channel, extensions, deadline));
       },
     });
+    open = session;
     handshakes = 1;
     smtp.banner = session.banner;
     smtp.extensionsBeforeTls = session.extensionsBeforeTls;
     checks.unshift({ check: 'tls-mode', result: 'pass', message: ep.mode === 'starttls' ? 'STARTTLS offered and accepted' : 'TLS handshake on connect' });
 
-    const served = peerChain(session.socket);
-    const anchors = [...systemTrustAnchors(), ...extraCa];
     const now = opts.now?.() ?? new Date();
-    const nodeError = session.socket.authorizationError ? String(session.socket.authorizationError) : undefined;
-    const trust = checkTrust(reconcileTrust(evaluateTrust(served, anchors), nodeError));
-    const hostname = checkHostname(expectedName(opts), served[0]);
+    // A resumed session shows no certificate: its verdicts are the last full handshake's (session-cache.ts).
+    resumedFrom = reuse && session.socket.isSessionReused() ? reuse.certificate : undefined;
+    const cert = resumedFrom ?? verifyCertificate(session.socket, opts, trust0.anchors, now.getTime());
+    if (!resumedFrom) sessions?.verified(sessionKey, against, cert);
     const facts = negotiated(session.socket);
     tlsFacts = {
       protocol: facts.protocol,
       cipher: facts.cipher,
       group: facts.group,
       pq: facts.pq,
-      chain: served.map(certificateInfo),
-      chainVerified: trust.result === 'pass',
-      hostnameVerified: hostname.result === 'pass',
-      authorizationError: nodeError,
+      chain: cert.chain,
+      chainVerified: cert.trust.result === 'pass',
+      hostnameVerified: cert.hostname.result === 'pass',
+      authorizationError: cert.authorizationError,
     };
-    checks.push(checkExpiry(served, now, opts.expiryWarningMs ?? DEFAULT_EXPIRY_WARNING_MS), trust, hostname);
-    const fingerprint = checkFingerprint(served[0], opts.expectedFingerprint);
-    if (fingerprint) checks.push(fingerprint);
+    checks.push(...certificateChecks(cert, now, warningMs));
     checks.push(
       facts.forwardSecret
         ? { check: 'forward-secrecy', result: 'pass', message: `${facts.protocol} ${facts.cipher} via ${facts.group ?? 'ephemeral key'}${facts.pq ? ' (post-quantum hybrid)' : ''}` }
@@ -81,9 +93,11 @@ export async function probeEndpoint(opts: ProbeOptions): Promise<ProbeResult> {
       checks.push(...checkAfterTls(smtp.extensionsAfterTls, opts.unauthenticatedListener === true));
       checks.push(await checkOpenRelay(session.channel, deadline));
     } finally {
+      open = undefined;
       await closeSession(session);
     }
   } catch (err) {
+    open?.socket.destroy();
     if (!(err instanceof ProbeError)) {
       // The operator's probe loop needs a result, not an exception: report it as a failed probe.
       checks.push({ check: 'probe', result: 'fail', reason: 'protocol-error', message: `unexpected error: ${err instanceof Error ? err.message : String(err)}` });
@@ -116,26 +130,60 @@ export async function probeEndpoint(opts: ProbeOptions): Promise<ProbeResult> {
       tls: tlsFacts,
       checks,
       verdict: verdictOf(checks),
+      ...(resumedFrom ? { resumed: true, certificateVerifiedAt: new Date(resumedFrom.at).toISOString() } : {}),
     };
   }
 }
 
-const trustContexts = new Map<string, tls.SecureContext>();
+/** Expiry (judged now), trust, hostname and fingerprint. */
+function certificateChecks(cert: VerifiedCertificate, now: Date, warningMs: number): CheckResult[] {
+  return [checkExpiry(cert.dates, now, warningMs), cert.trust, cert.hostname, ...(cert.fingerprint ? [cert.fingerprint] : [])];
+}
+
+/** The certificate verdicts of a full handshake: chain, trust (our walk and OpenSSL's), hostname, fingerprint. */
+function verifyCertificate(socket: tls.TLSSocket, opts: ProbeOptions, anchors: X509Certificate[], at: number): VerifiedCertificate {
+  const served = peerChain(socket);
+  const nodeError = socket.authorizationError ? String(socket.authorizationError) : undefined;
+  return {
+    dates: datesOf(served),
+    chain: served.map(certificateInfo),
+    trust: checkTrust(reconcileTrust(evaluateTrust(served, anchors), nodeError)),
+    hostname: checkHostname(expectedName(opts), served[0]),
+    fingerprint: checkFingerprint(served[0], opts.expectedFingerprint),
+    authorizationError: nodeError,
+    at,
+  };
+}
+
+interface TrustStore {
+  /** Distinguishes CA sets in the session cache's "judged against". */
+  id: number;
+  context: tls.SecureContext;
+  /** System roots plus the user's CAs, parsed: the chain walk's anchors (indexed once per list by evaluateTrust). */
+  anchors: X509Certificate[];
+}
+
+const trustStores = new Map<string, TrustStore>();
+let trustStoreIds = 0;
 
 /**
- * System roots plus the user's CAs as one client context, built once per CA set:
+ * System roots plus the user's CAs as one client context and one anchor list, built once per CA set:
  * parsing ~150 roots costs more than the handshake itself (Node replaces its defaults when `ca` is set).
  */
-function trustContext(extra: string[] = []): tls.SecureContext {
+function trustStore(extra: string[] = []): TrustStore {
   // Always our own context, even without --ca: OpenSSL's verdict must use the same anchors as the chain walk.
   const key = extra.join('\n');
-  let ctx = trustContexts.get(key);
-  if (!ctx) {
-    ctx = tls.createSecureContext({ ca: [...systemTrustAnchors().map((c) => c.toString()), ...extra] });
-    if (trustContexts.size > 16) trustContexts.clear(); // bounded: an operator probes a handful of CA sets
-    trustContexts.set(key, ctx);
+  let store = trustStores.get(key);
+  if (!store) {
+    store = {
+      id: ++trustStoreIds,
+      context: tls.createSecureContext({ ca: [...systemTrustAnchors().map((c) => c.toString()), ...extra] }),
+      anchors: [...systemTrustAnchors(), ...extra.flatMap(parsePemCertificates)],
+    };
+    if (trustStores.size > 16) trustStores.clear(); // bounded: an operator probes a handful of CA sets
+    trustStores.set(key, store);
   }
-  return ctx;
+  return store;
 }
 
 /** Our chain walk and OpenSSL's verdict must agree; OpenSSL also knows basic constraints and key usage. */
@@ -149,10 +197,11 @@ export function reconcileTrust(walk: ReturnType<typeof evaluateTrust>, nodeError
 export function peerChain(socket: tls.TLSSocket): X509Certificate[] {
   const chain: X509Certificate[] = [];
   const seen = new Set<string>();
-  let cert = socket.getPeerCertificate(true) as tls.DetailedPeerCertificate | undefined;
-  while (cert && cert.raw && !seen.has(cert.fingerprint256)) {
+  // The X509Certificate form: no legacy object per certificate, no second parse of the DER.
+  let cert: X509Certificate | undefined = socket.getPeerX509Certificate();
+  while (cert && !seen.has(cert.fingerprint256)) {
     seen.add(cert.fingerprint256);
-    chain.push(new X509Certificate(cert.raw));
+    chain.push(cert);
     cert = cert.issuerCertificate;
   }
   return chain;

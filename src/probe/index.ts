@@ -1,6 +1,7 @@
 // The prober's library API, as the operator uses it.
 export { probeEndpoint, DEFAULT_EXPIRY_WARNING_MS, DEFAULT_TIMEOUT_MS } from './fast-probe.js';
 export { deepScan } from './deep-scan.js';
+export { TlsSessionCache, DEFAULT_FULL_HANDSHAKE_EVERY_MS } from './session-cache.js';
 export { toEndpointStatus, tlsHealthSummary, conditionReason, type EndpointStatusInput } from './endpoint-status.js';
 export { verdictOf, worstVerdict, exitCodeFor, EXIT } from './outcome.js';
 export { REASONS, reasonSentence, isReasonCode, type ReasonCode } from './reasons.js';

@@ -1,6 +1,7 @@
 // The prober's inputs and results. Plain data: results go to JSON, to the
 // report renderer and to the SmtpRelay status unchanged.
 import type { ReasonCode } from './reasons.js';
+import type { TlsSessionCache } from './session-cache.js';
 
 export type ProbeMode = 'starttls' | 'implicit';
 export type CheckOutcome = 'pass' | 'warn' | 'fail';
@@ -37,6 +38,8 @@ export interface ProbeOptions {
   ehloName?: string;
   /** Clock, for tests. */
   now?: () => Date;
+  /** Resume TLS sessions across probes of the same endpoint; certificate verdicts then come from the last full handshake (session-cache.ts). */
+  sessions?: TlsSessionCache;
 }
 
 export interface CertificateInfo {
@@ -77,6 +80,10 @@ export interface ProbeResult {
   tls?: TlsFacts;
   checks: CheckResult[];
   verdict: Verdict;
+  /** The TLS session was resumed: the certificate checks repeat the full handshake's verdicts from certificateVerifiedAt. */
+  resumed?: boolean;
+  /** When the certificate checks were made by a full handshake (ISO); the probe's own start unless resumed. */
+  certificateVerifiedAt?: string;
 }
 
 export interface DeepScanResult {

@@ -240,6 +240,15 @@ function circuitBreaker(v: unknown, path: string): NonNullable<RelayConfig['circ
   return Object.fromEntries(Object.entries(out).filter(([, x]) => x !== undefined));
 }
 
+/** config.tls.internal: the in-cluster key pair and the SNI names that select it (never the public hostname). */
+function internalTls(v: unknown, path: string, hostname: string): NonNullable<RelayConfig['tls']['internal']> {
+  const o = obj(v, path);
+  const serverNames = domainList(o.serverNames, `${path}.serverNames`);
+  if (serverNames.length === 0) throw new ConfigError(`${path}.serverNames must list at least one name`);
+  if (serverNames.includes(hostname.toLowerCase())) throw new ConfigError(`${path}.serverNames must not contain config.hostname '${hostname}': the public name is served from config.tls.dir`);
+  return { dir: str(o.dir, `${path}.dir`), serverNames: [...new Set(serverNames)] };
+}
+
 export function validateRelayConfig(raw: unknown): RelayConfig {
   const o = obj(raw, 'config');
   const listenersRaw = o.listeners;
@@ -264,6 +273,7 @@ export function validateRelayConfig(raw: unknown): RelayConfig {
       dir: str(tls.dir, 'config.tls.dir'),
       minVersion: oneOf(tls.minVersion ?? 'TLSv1.2', 'config.tls.minVersion', ['TLSv1.2', 'TLSv1.3'] as const),
       profile: oneOf(tls.profile ?? 'intermediate', 'config.tls.profile', ['intermediate', 'modern'] as const),
+      ...(tls.internal !== undefined ? { internal: internalTls(tls.internal, 'config.tls.internal', str(o.hostname, 'config.hostname')) } : {}),
     },
     usersDir: optStr(o.usersDir, 'config.usersDir'),
     managedUsersDir: optStr(o.managedUsersDir, 'config.managedUsersDir'),

@@ -124,6 +124,8 @@ export class RelayRuntime {
   private readonly log: Logger;
   private readonly cfg: RelayConfig;
   private keyPair: LoadedKeyPair | null = null;
+  /** cfg.tls.internal: the key pair for the in-cluster names, served by SNI. */
+  private internalKeyPair: LoadedKeyPair | null = null;
   private users: UserStore = UserStore.empty();
   /** The last good snapshots of the two users dirs; either one changing rebuilds the store. */
   private staticUsers: DirSnapshot | null = null;
@@ -209,6 +211,15 @@ export class RelayRuntime {
       throw new Error(`no TLS key pair: ${err.message}. The relay never serves without its own certificate.`);
     });
     this.keyPair = this.applyKeyPair(tlsSnap, true);
+    const internal = cfg.tls.internal;
+    let internalTlsHash: string | undefined;
+    if (internal) {
+      const snap = await readSecretDir(internal.dir, TLS_FILES).catch((err: Error) => {
+        throw new Error(`no internal TLS key pair (config.tls.internal): ${err.message}`);
+      });
+      this.internalKeyPair = this.applyInternalKeyPair(snap, true);
+      internalTlsHash = snap.hash;
+    }
 
     let usersHash: string | undefined;
     if (!cfg.usersDir && cfg.listeners.some((l) => l.name !== 'relay')) {
@@ -274,6 +285,7 @@ export class RelayRuntime {
     this.watch(cfg.tls.dir, TLS_FILES, 'tls', tlsSnap.hash, (snap) => {
       this.applyKeyPair(snap, false);
     });
+    if (internal) this.watch(internal.dir, TLS_FILES, 'internal-tls', internalTlsHash, (snap) => this.applyInternalKeyPair(snap, false));
     if (cfg.usersDir) this.watch(cfg.usersDir, undefined, 'users', usersHash, (snap) => this.setUsers(snap));
     if (cfg.managedUsersDir) this.watch(cfg.managedUsersDir, undefined, 'managed-users', managedHash, (snap) => this.setManagedUsers(snap));
     for (const up of this.plan.upstreams) {
@@ -387,12 +399,41 @@ export class RelayRuntime {
   private applyKeyPair(snap: DirSnapshot, initial: boolean): LoadedKeyPair {
     const pair = buildKeyPair(snap, this.cfg.tls.profile, this.cfg.tls.minVersion);
     if (!initial) {
-      for (const s of this.servers.values()) s.updateSecureContext(pair.options);
       this.keyPair = pair;
+      this.refreshSecureContexts();
       this.log.info('TLS key pair reloaded', { fingerprint: pair.fingerprint, notAfter: pair.notAfter.toISOString() });
     }
     this.metrics.certNotAfter.set(Math.floor(pair.notAfter.getTime() / 1000));
     return pair;
+  }
+
+  /** The in-cluster key pair (cfg.tls.internal): same checks and policy; a bad reload keeps the old one. */
+  private applyInternalKeyPair(snap: DirSnapshot, initial: boolean): LoadedKeyPair {
+    const pair = buildKeyPair(snap, this.cfg.tls.profile, this.cfg.tls.minVersion);
+    if (!initial) {
+      this.internalKeyPair = pair;
+      this.refreshSecureContexts();
+      this.log.info('internal TLS key pair reloaded', { fingerprint: pair.fingerprint, notAfter: pair.notAfter.toISOString() });
+    }
+    return pair;
+  }
+
+  /**
+   * Every listener's TLS options: the main key pair by default, the internal one for the SNI
+   * names in cfg.tls.internal (smtp-server resolves SNI from sniOptions on STARTTLS and
+   * implicit TLS alike; no SNI or another name falls back to the main pair).
+   */
+  private serverTlsOptions(): LoadedKeyPair['options'] & { sniOptions?: Map<string, LoadedKeyPair['options']> } {
+    const main = (this.keyPair as LoadedKeyPair).options;
+    const internal = this.cfg.tls.internal;
+    if (!internal || !this.internalKeyPair) return main;
+    const options = this.internalKeyPair.options;
+    return { ...main, sniOptions: new Map(internal.serverNames.map((n) => [n, options])) };
+  }
+
+  private refreshSecureContexts(): void {
+    const options = this.serverTlsOptions();
+    for (const s of this.servers.values()) s.updateSecureContext(options);
   }
 
   private watch(dir: string, names: readonly string[] | undefined, source: string, initialHash: string | undefined, apply: (snap: DirSnapshot) => void): void {
@@ -428,7 +469,7 @@ export class RelayRuntime {
     const trustedProxy = l.proxyProtocol ? allowListFor(l.proxyProtocol.trustedProxies, `${l.name}.proxyProtocol.trustedProxies`) : null;
     const senderLists = [cfg.policy.allowedSenderDomains, l.allowedSenderDomains ?? []];
     const server = new ListenerServer({
-      ...(this.keyPair as LoadedKeyPair).options,
+      ...this.serverTlsOptions(),
       requireTlsBeforeMail: l.mode === 'starttls' && !isRelay,
       secure: l.mode === 'implicit',
       name: cfg.hostname,

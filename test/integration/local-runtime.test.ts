@@ -81,7 +81,7 @@ describe('local runtime (development only)', () => {
         hostname: HOSTNAME,
         tls: { secretName: 'rt-tls' },
         auth: { secretRef: { name: 'rt-users' } },
-        upstream: { host: '127.0.0.1', port: upstream.port, tls: 'starttls', credentialsSecretRef: { name: 'rt-upstream' }, caSecretRef: { name: 'rt-upstream-ca' } },
+        upstream: { host: '127.0.0.1', port: upstream.port, tls: 'starttls', passwordSecretRef: { name: 'rt-upstream' }, caSecretRef: { name: 'rt-upstream-ca' } },
         policy: { allowedSenderDomains: ['example.com'] },
       },
     };

@@ -86,7 +86,7 @@ describe('a full scenario leaves no secret in logs, Events or status', () => {
         hostname: 'relay.test.example',
         tls: { secretName: 'relay-tls' },
         auth: { secretRef: { name: 'smtp-users' } },
-        upstream: { host: '127.0.0.1', port: upstream.port, tls: 'starttls', credentialsSecretRef: { name: 'upstream-creds' }, caSecretRef: { name: 'upstream-ca' } },
+        upstream: { host: '127.0.0.1', port: upstream.port, tls: 'starttls', passwordSecretRef: { name: 'upstream-creds' }, caSecretRef: { name: 'upstream-ca' } },
         policy: { allowedSenderDomains: ['example.com'] },
         // The client's answer is the upstream's: every credential is used before the scan.
         queue: { mode: 'PassThrough' },

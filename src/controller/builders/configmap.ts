@@ -4,6 +4,7 @@ import type { V1ConfigMap } from '@kubernetes/client-node';
 import { DEFAULTS, type SmtpRelay } from '../../api/types.js';
 import { MOUNTS, RELAY_CONFIG_KEY, type RelayConfig, type RelayListenerConfig } from '../../common/relay-config.js';
 import { childMeta, names, type Built } from './labels.js';
+import { inClusterNames } from './certificate.js';
 import { effectiveUpstreams, renderRoutes, renderUpstream } from './upstreams.js';
 import { containerPort, enabledListeners, isDurable, METRICS_PORT, parseDuration, type BuildContext } from './spec.js';
 
@@ -63,6 +64,8 @@ export function renderRelayConfig(relay: SmtpRelay): RelayConfig {
     metricsPort: METRICS_PORT,
   };
   if (spec.auth?.secretRef?.name) config.usersDir = MOUNTS.users;
+  // The in-cluster names get their own certificate by SNI (the Secret is mounted at MOUNTS.internalTls).
+  if (spec.tls.internalCertificate) config.tls.internal = { dir: MOUNTS.internalTls, serverNames: inClusterNames(relay) };
   if (managesUsers(relay)) config.managedUsersDir = MOUNTS.managedUsers;
   if (spec.policy?.rateLimit) {
     const { messagesPerMinute, burst } = spec.policy.rateLimit;

@@ -18,12 +18,14 @@ export const TERMINATION_GRACE_SECONDS = 60;
 // Roles whose Secret has one fixed place; upstream Secrets carry their own (builders/upstreams.ts).
 const SECRET_MOUNTS: Partial<Record<SecretRole, string>> = {
   tls: MOUNTS.tls,
+  internalTls: MOUNTS.internalTls,
   users: MOUNTS.users,
   dkim: MOUNTS.dkim,
 };
 
 const VOLUME_NAMES: Partial<Record<SecretRole, string>> = {
   tls: 'tls',
+  internalTls: 'internal-tls',
   users: 'users',
   dkim: 'dkim',
 };
@@ -80,7 +82,7 @@ function volumesAndMounts(relay: SmtpRelay): { volumes: V1Volume[]; mounts: V1Vo
   return { volumes, mounts };
 }
 
-function podOverrides(relay: SmtpRelay, spreadAlways: boolean): Partial<V1PodSpec> {
+function podOverrides(relay: SmtpRelay): Partial<V1PodSpec> {
   const pod = relay.spec.pod ?? {};
   const out: Partial<V1PodSpec> = {};
   if (pod.nodeSelector) out.nodeSelector = { ...pod.nodeSelector };
@@ -89,8 +91,10 @@ function podOverrides(relay: SmtpRelay, spreadAlways: boolean): Partial<V1PodSpe
   if (pod.priorityClassName) out.priorityClassName = pod.priorityClassName;
   if (pod.topologySpreadConstraints) {
     out.topologySpreadConstraints = structuredClone(pod.topologySpreadConstraints) as unknown as V1PodSpec['topologySpreadConstraints'];
-  } else if (spreadAlways || replicas(relay) > 1) {
-    // Spread replicas over nodes so one node failure does not take the relay down.
+  } else {
+    // Spread replicas over nodes so one node failure does not take the relay down. Whatever the
+    // replica count (ScheduleAnyway costs a single pod nothing): the template must not change when
+    // the relay scales, or every scale (kubectl scale, an HPA crossing 1 <-> 2) would roll every pod.
     out.topologySpreadConstraints = [
       { maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: selectorLabels(relay) } },
     ];
@@ -101,11 +105,11 @@ function podOverrides(relay: SmtpRelay, spreadAlways: boolean): Partial<V1PodSpe
 /**
  * The relay pod template both workloads share (Deployment in PassThrough, StatefulSet in
  * Durable): restricted Pod Security, config and Secrets at the MOUNTS paths, the checksum
- * annotation. `extraMounts` adds the Durable queue claim's mount; `spreadAlways` keeps the
- * default spread constraint whatever the replica count (a StatefulSet's template must not change
- * when it scales: that would roll every pod, the draining ones included).
+ * annotation. `extraMounts` adds the Durable queue claim's mount. Independent of spec.replicas:
+ * a template that changed with the count would roll every pod on each scale (a StatefulSet's
+ * draining pods included).
  */
-export function buildPodTemplate(relay: SmtpRelay, ctx: BuildContext, extraMounts: V1VolumeMount[] = [], opts: { spreadAlways?: boolean } = {}): V1PodTemplateSpec {
+export function buildPodTemplate(relay: SmtpRelay, ctx: BuildContext, extraMounts: V1VolumeMount[] = []): V1PodTemplateSpec {
   const { volumes, mounts } = volumesAndMounts(relay);
   const ports = [
     ...enabledListeners(relay).map((l) => ({ name: l.name, containerPort: containerPort(l.port), protocol: 'TCP' })),
@@ -148,7 +152,7 @@ export function buildPodTemplate(relay: SmtpRelay, ctx: BuildContext, extraMount
         },
       ],
       volumes,
-      ...podOverrides(relay, opts.spreadAlways ?? false),
+      ...podOverrides(relay),
     },
   };
 }

@@ -1,7 +1,7 @@
 // Everything the operator wants to exist for one SmtpRelay. Pure: no I/O, no clock.
 import type { SmtpRelay } from '../../api/types.js';
 import type { KubeObject } from '../../kube/types.js';
-import { buildCertificate } from './certificate.js';
+import { buildCertificate, buildInternalCertificate } from './certificate.js';
 import { buildConfigMap } from './configmap.js';
 import { buildDeployment } from './deployment.js';
 import { buildNetworkPolicy } from './networkpolicy.js';
@@ -17,7 +17,7 @@ export { buildDeployment, buildPodTemplate, configChecksum } from './deployment.
 export { buildStatefulSet, CLAIM_RETENTION } from './statefulset.js';
 export { buildRelayService, buildService, primaryServiceName, serviceNameFor } from './service.js';
 export { buildNetworkPolicy, NAMESPACE_NAME_LABEL } from './networkpolicy.js';
-export { buildCertificate } from './certificate.js';
+export { buildCertificate, buildInternalCertificate, inClusterNames } from './certificate.js';
 export { buildPodDisruptionBudget } from './pdb.js';
 
 /** The kinds of child the operator creates and prunes, in apply order (config before the pods that mount it). Deployment and StatefulSet are the two workloads (spec.queue.mode). */
@@ -39,6 +39,7 @@ export function desiredChildren(relay: SmtpRelay, ctx: BuildContext): KubeObject
     buildConfigMap(relay, ctx),
     buildNetworkPolicy(relay, ctx),
     buildCertificate(relay),
+    buildInternalCertificate(relay),
     buildService(relay),
     buildRelayService(relay),
     // One workload per mode; during a mode switch the reconciler keeps the other one until it is drained (controller/queue/drain.ts).

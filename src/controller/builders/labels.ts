@@ -21,6 +21,17 @@ export function selectorLabels(relay: SmtpRelay): Record<string, string> {
   return { [LABEL_NAME]: 'smtp-relay', [LABEL_INSTANCE]: relay.metadata.name };
 }
 
+/**
+ * selectorLabels as a label-selector string (status.selector, the scale subresource's labelSelectorPath).
+ * Keys sorted, so the string never changes for a relay and its status never churns.
+ */
+export function selectorString(relay: SmtpRelay): string {
+  return Object.entries(selectorLabels(relay))
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+}
+
 export function childLabels(relay: SmtpRelay): Record<string, string> {
   return { ...selectorLabels(relay), [LABEL_MANAGED_BY]: MANAGED_BY, [LABEL_COMPONENT]: 'relay' };
 }
@@ -72,6 +83,9 @@ export const names = {
   pdb: (relay: SmtpRelay) => relay.metadata.name,
   /** The Secret the relay serves TLS from: the user's own, or the one cert-manager writes. */
   tlsSecret: (relay: SmtpRelay) => relay.spec.tls.secretName ?? `${relay.metadata.name}-tls`,
+  /** spec.tls.internalCertificate: the Certificate for the in-cluster names and the Secret cert-manager writes (same name). */
+  internalCertificate: (relay: SmtpRelay) => `${relay.metadata.name}-internal-tls`,
+  internalTlsSecret: (relay: SmtpRelay) => `${relay.metadata.name}-internal-tls`,
 };
 
 /** In-cluster DNS names of the relay's Service. */

@@ -2,7 +2,7 @@
 // The CRD schema applies the same defaults; applying them here too keeps the
 // builders correct for objects written before a default existed.
 import { effectiveDkimKeys } from './dkim.js';
-import { DEFAULTS, type SmtpRelay } from '../../api/types.js';
+import { DEFAULTS, type IssuerRef, type SmtpRelay } from '../../api/types.js';
 import { names } from './labels.js';
 import { effectiveUpstreams } from './upstreams.js';
 
@@ -31,7 +31,7 @@ export const DEFAULT_OPERATOR_NAMESPACE = 'smtp-relay-system';
 /** The labels of the operator's own pods (deploy/base/deployment.yaml, the Helm chart). */
 export const OPERATOR_POD_LABELS = { 'app.kubernetes.io/name': 'smtp-relay-operator', 'app.kubernetes.io/component': 'operator' } as const;
 
-export type SecretRole = 'tls' | 'users' | 'upstreamCredentials' | 'upstreamCa' | 'upstreamOAuth2' | 'dkim';
+export type SecretRole = 'tls' | 'internalTls' | 'users' | 'upstreamCredentials' | 'upstreamCa' | 'upstreamOAuth2' | 'dkim';
 
 export interface SecretReference {
   role: SecretRole;
@@ -71,12 +71,23 @@ export function referencedSecrets(relay: SmtpRelay): SecretReference[] {
   const refs: SecretReference[] = [
     { role: 'tls', name: names.tlsSecret(relay), requiredKeys: ['tls.crt', 'tls.key'], userProvided: !spec.tls.issuerRef },
   ];
+  // Written by cert-manager once issued, like the main one: the pods wait for it the same way.
+  if (spec.tls.internalCertificate) refs.push({ role: 'internalTls', name: names.internalTlsSecret(relay), requiredKeys: ['tls.crt', 'tls.key'], userProvided: false });
   if (spec.auth?.secretRef?.name) refs.push({ role: 'users', name: spec.auth.secretRef.name, requiredKeys: [], userProvided: true });
   refs.push(...upstreamSecrets(relay));
   for (const k of effectiveDkimKeys(relay)) {
     refs.push({ role: 'dkim', name: k.secret, requiredKeys: [k.secretKey], userProvided: true, volumeName: k.volumeName, mountPath: k.mountPath, ...(k.items ? { items: k.items } : {}) });
   }
   return refs;
+}
+
+/** Every cert-manager issuer the relay's Certificates use, with the field that names it. */
+export function issuerRefs(relay: SmtpRelay): { field: string; ref: IssuerRef }[] {
+  const tls = relay.spec?.tls;
+  const out: { field: string; ref: IssuerRef }[] = [];
+  if (tls?.issuerRef) out.push({ field: 'spec.tls.issuerRef', ref: tls.issuerRef });
+  if (tls?.internalCertificate?.issuerRef) out.push({ field: 'spec.tls.internalCertificate.issuerRef', ref: tls.internalCertificate.issuerRef });
+  return out;
 }
 
 export function replicas(relay: SmtpRelay): number {

@@ -22,7 +22,7 @@ export const CLAIM_RETENTION = { whenScaled: 'Retain', whenDeleted: 'Retain' } a
 
 export function buildStatefulSet(relay: SmtpRelay, ctx: BuildContext): StatefulSetObject {
   const storage = relay.spec.queue?.storage ?? {};
-  const template = buildPodTemplate(relay, ctx, [{ name: names.queueClaimTemplate, mountPath: MOUNTS.queue }], { spreadAlways: true });
+  const template = buildPodTemplate(relay, ctx, [{ name: names.queueClaimTemplate, mountPath: MOUNTS.queue }]);
   return {
     apiVersion: 'apps/v1',
     kind: 'StatefulSet',

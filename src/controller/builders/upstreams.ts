@@ -62,8 +62,8 @@ function oauth2Items(o: NonNullable<NamedUpstreamSpec['oauth2']>): { secret: str
   if (o.serviceAccountSecretRef) {
     const r = o.serviceAccountSecretRef;
     const items = [item(r.serviceAccountKey, SECRET_KEY_DEFAULTS.serviceAccount)];
-    // The client secret next to the grant, only for servers that want it (clientId set).
-    if (o.clientId) items.push(item(r.clientSecretKey, SECRET_KEY_DEFAULTS.clientSecret));
+    // The client secret next to the grant, only for servers that want it (clientID set).
+    if (o.clientID) items.push(item(r.clientSecretKey, SECRET_KEY_DEFAULTS.clientSecret));
     return { secret: r.name, items };
   }
   if (o.clientSecretRef) return { secret: o.clientSecretRef.name, items: [item(o.clientSecretRef.clientSecretKey, SECRET_KEY_DEFAULTS.clientSecret)] };
@@ -90,8 +90,8 @@ export function effectiveUpstreams(relay: SmtpRelay): EffectiveUpstream[] {
   const u = spec.upstream;
   if (!u) return [];
   const secrets: UpstreamSecretMount[] = [];
-  if (u.credentialsSecretRef?.name) {
-    const r = u.credentialsSecretRef;
+  if (u.passwordSecretRef?.name) {
+    const r = u.passwordSecretRef;
     secrets.push({
       purpose: 'credentials',
       secret: r.name,
@@ -103,7 +103,7 @@ export function effectiveUpstreams(relay: SmtpRelay): EffectiveUpstream[] {
   if (u.caSecretRef?.name) {
     secrets.push({ purpose: 'ca', secret: u.caSecretRef.name, volumeName: 'upstream-ca', mountPath: MOUNTS.upstreamCa, items: unlessDefault([item(u.caSecretRef.caKey, SECRET_KEY_DEFAULTS.ca)]) });
   }
-  const { credentialsSecretRef: _c, ...connection } = u;
+  const { passwordSecretRef: _p, ...connection } = u;
   return [{ name: DEFAULT_UPSTREAM_NAME, shorthand: true, connection, secrets }];
 }
 
@@ -112,7 +112,7 @@ function renderAuth(o: NonNullable<NamedUpstreamSpec['oauth2']>, secretDir: stri
   if (o.tenant) auth.tenant = o.tenant;
   if (o.tokenEndpoint) auth.tokenEndpoint = o.tokenEndpoint;
   if (o.scope) auth.scope = o.scope;
-  if (o.clientId) auth.clientId = o.clientId;
+  if (o.clientID) auth.clientId = o.clientID;
   if (o.certificateSecretRef) auth.clientAuth = 'private_key_jwt';
   return auth;
 }
@@ -121,7 +121,7 @@ function renderAuth(o: NonNullable<NamedUpstreamSpec['oauth2']>, secretDir: stri
 export function renderUpstream(u: EffectiveUpstream): RelayUpstream {
   const c = u.connection;
   const out: RelayUpstream = { host: c.host, port: c.port ?? DEFAULTS.upstreamPort, tls: c.tls ?? DEFAULTS.upstreamTls };
-  if (c.servername) out.servername = c.servername;
+  if (c.serverName) out.servername = c.serverName;
   const dir = (p: UpstreamSecretPurpose) => u.secrets.find((s) => s.purpose === p)?.mountPath;
   const credentials = dir('credentials');
   if (credentials) out.credentialsDir = credentials;

@@ -50,7 +50,7 @@ export interface MailAuthCondition {
 export interface SenderDomainStatus {
   domain: string;
   dkim: { state: DkimState; selector?: string; lookupError?: DnsFailure };
-  dmarc: { state: RecordState; policy?: DmarcPolicy; subdomainPolicy?: DmarcPolicy; pct?: number; lookupError?: DnsFailure };
+  dmarc: { state: RecordState; policy?: DmarcPolicy; subdomainPolicy?: DmarcPolicy; percentage?: number; lookupError?: DnsFailure };
   spf: { state: RecordState; record?: string; lookupError?: DnsFailure };
 }
 
@@ -132,7 +132,7 @@ export function senderDomainStatus(r: DomainMailAuth): SenderDomainStatus {
       state: dmarc.state,
       ...(dmarc.policy ? { policy: dmarc.policy } : {}),
       ...(dmarc.subdomainPolicy ? { subdomainPolicy: dmarc.subdomainPolicy } : {}),
-      ...(dmarc.pct !== undefined ? { pct: dmarc.pct } : {}),
+      ...(dmarc.pct !== undefined ? { percentage: dmarc.pct } : {}),
       ...(dmarc.lookupError ? { lookupError: dmarc.lookupError } : {}),
     },
     spf: { state: spf.state, ...(spf.record !== undefined ? { record: spf.record } : {}), ...(spf.lookupError ? { lookupError: spf.lookupError } : {}) },

@@ -53,7 +53,7 @@ export function queueState(q: QueueObservation): QueueState {
 }
 
 function strandedMessage(q: QueueObservation): string {
-  const list = q.stranded.map((c) => `${c.claim} (${c.messages === undefined ? 'its pod could not be read' : `${c.messages} messages`}, since ${c.since})`).join(', ');
+  const list = q.stranded.map((c) => `${c.claim} (${c.messages === undefined ? 'its pod could not be read' : `${c.messages} messages`}, since ${c.strandedTime})`).join(', ');
   const ordinals = q.stranded.map((c) => Number(/-(\d+)$/.exec(c.claim)?.[1] ?? 0));
   const back = Math.max(...ordinals) + 1;
   return (

@@ -121,19 +121,19 @@ export function planWorkload(input: WorkloadPlanInput): WorkloadPlan {
 
   const reason = durable ? 'ScaleDown' : 'ModeSwitch';
   const sameDrain = input.previousDrain && input.previousDrain.reason === reason;
-  const startedAt = sameDrain ? input.previousDrain!.startedAt : kubeTime(input.now);
+  const startTime = sameDrain ? input.previousDrain!.startTime : kubeTime(input.now);
   const drainPods = draining.map((o) => input.podName(o));
-  const drain = { reason, pods: drainPods, startedAt } as const;
-  const timedOut = input.now.getTime() - Date.parse(startedAt) >= input.drainTimeoutMs;
+  const drain = { reason, pods: drainPods, startTime } as const;
+  const timedOut = input.now.getTime() - Date.parse(startTime) >= input.drainTimeoutMs;
   if (!timedOut) {
     return { statefulSetReplicas: durable ? replicas : undefined, keep, drain: { ...drain, pods: [...drainPods] }, drainPods, resumePods, stranded: carried, gaveUp: [] };
   }
 
   // Timed out: record the claims still holding mail, then (next reconcile) let go.
-  const since = kubeTime(input.now);
+  const strandedTime = kubeTime(input.now);
   const holding: StrandedClaim[] = full.map((o) => {
     const depth = byOrdinal.get(o)?.summary?.depth;
-    return { claim: input.claimName(o), ...(depth !== undefined ? { messages: depth } : {}), since };
+    return { claim: input.claimName(o), ...(depth !== undefined ? { messages: depth } : {}), strandedTime };
   });
   const recorded = new Set(input.recordedStranded.map((c) => c.claim));
   const newlyHolding = holding.filter((c) => !recorded.has(c.claim));

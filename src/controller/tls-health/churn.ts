@@ -1,5 +1,5 @@
 // Status churn rules for probe results. A probe every minute must not mean a status
-// write every minute: only a changed outcome is written. latencyMs and lastProbeTime
+// write every minute: only a changed outcome is written. latencyMilliseconds and lastProbeTime
 // change on every probe and are "volatile": they alone never cause a write, except
 // for one heartbeat per HEARTBEAT_MS, which refreshes them so readers can see the
 // probe is alive. Pure.
@@ -8,7 +8,7 @@ import { statusEqual } from '../status.js';
 
 export const HEARTBEAT_MS = 10 * 60_000;
 
-const VOLATILE: readonly (keyof EndpointStatus)[] = ['latencyMs', 'lastProbeTime'];
+const VOLATILE: readonly (keyof EndpointStatus)[] = ['latencyMilliseconds', 'lastProbeTime'];
 
 function withoutVolatile(status: SmtpRelayStatus | undefined): SmtpRelayStatus | undefined {
   if (!status?.endpoints) return status;

@@ -1,12 +1,14 @@
 // Events for TLS health transitions, from the stored status to the new one. Pure.
 // - TLSHealthy True/Unknown -> False: Warning TLSUnhealthy (the message names the reason).
 // - TLSHealthy False -> True: Normal TLSHealthy.
+// - TLSHealthy newly Unknown/ProbeDelayed: Warning ProbeDelayed (the operator could not probe on time).
 // - A served certificate crossing the expiry warning threshold or expiring:
 //   Warning CertificateExpiringSoon / CertificateExpired, once per endpoint crossing.
 // - An endpoint found relaying for an outside sender without AUTH: Warning OpenRelay, once
 //   per endpoint crossing, even when TLSHealthy was already False for another reason.
 import { ConditionType, type EndpointStatus, type SmtpRelayStatus } from '../../api/types.js';
 import { getCondition } from '../conditions.js';
+import { Reason } from '../reasons.js';
 
 export interface RelayEvent {
   type: 'Normal' | 'Warning';
@@ -33,6 +35,8 @@ export function tlsHealthEvents(before: SmtpRelayStatus | undefined, after: Smtp
     events.push({ type: 'Warning', reason: 'TLSUnhealthy', message: `${now.reason}: ${now.message}` });
   } else if (now?.status === 'True' && was?.status === 'False') {
     events.push({ type: 'Normal', reason: 'TLSHealthy', message: now.message });
+  } else if (now?.reason === Reason.ProbeDelayed && was?.reason !== Reason.ProbeDelayed) {
+    events.push({ type: 'Warning', reason: Reason.ProbeDelayed, message: now.message });
   }
   for (const e of after.endpoints ?? []) {
     const previous = eventCodes(before?.endpoints?.find((p) => p.name === e.name));

@@ -23,6 +23,9 @@ export class ProbeMetrics {
   readonly replicasAvailable: Gauge<'namespace' | 'name'>;
   /** Endpoint probes run, over all relays (no per-relay labels: a counter that outlives relays). */
   readonly probesTotal: Counter<'result'>;
+  /** Probes and deep scans waiting for a slot, read when scraped. */
+  readonly waiting: Gauge;
+  private waitingNow: () => number = () => 0;
   /** relay key -> label sets written, per gauge. */
   private readonly written = new Map<string, { gauge: Gauge<string>; labels: Record<string, string> }[]>();
 
@@ -36,7 +39,20 @@ export class ProbeMetrics {
     this.stale = new Gauge({ name: 'smtp_relay_tls_stale_certificate', help: '1 when the endpoint serves a different certificate than its TLS Secret holds, else 0.', labelNames: endpointLabels, registers });
     this.replicasDesired = new Gauge({ name: 'smtp_relay_replicas_desired', help: 'spec.replicas of the SmtpRelay.', labelNames: ['namespace', 'name'], registers });
     this.probesTotal = new Counter({ name: 'smtp_relay_operator_probes_total', help: 'Fast TLS probes of relay endpoints, by result: healthy or unhealthy.', labelNames: ['result'], registers });
+    this.waiting = new Gauge({
+      name: 'smtp_relay_operator_probes_waiting',
+      help: 'Endpoint probes waiting for a slot (--probe-concurrency). A queue that does not drain within a probe interval ends in TLSHealthy=Unknown/ProbeDelayed.',
+      registers,
+      collect: () => {
+        this.waiting.set(this.waitingNow());
+      },
+    });
     this.replicasAvailable = new Gauge({ name: 'smtp_relay_replicas_available', help: 'Available replicas of the relay Deployment.', labelNames: ['namespace', 'name'], registers });
+  }
+
+  /** Where the waiting-probes gauge reads its value (the scheduler's semaphore). */
+  trackWaiting(read: () => number): void {
+    this.waitingNow = read;
   }
 
   /** Replaces the relay's probe series with these samples. */

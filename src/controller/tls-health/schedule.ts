@@ -8,10 +8,15 @@
 //   within one reconcile, not one interval later.
 // - A deep scan (protocol/cipher/group sweep, many handshakes) runs when the spec
 //   generation or the Secret's certificate changes, and at least daily.
+// - A relay whose newest result is older than the interval plus a grace (max(30 s, half the
+//   interval): the +10% jitter and a queue of probes fit in it) shows ProbeDelayed: the operator
+//   could not probe it on time, and its last result is no longer news.
 
 export const DEFAULT_PROBE_INTERVAL_MS = 60_000;
 export const JITTER_FRACTION = 0.1;
 export const DEEP_SCAN_MAX_AGE_MS = 24 * 3_600_000;
+export const PROBE_DELAY_GRACE_MIN_MS = 30_000;
+export const PROBE_DELAY_GRACE_FRACTION = 0.5;
 
 /** What the scheduler remembers per relay between probes. */
 export interface ScheduleState {
@@ -70,4 +75,22 @@ export function started(state: ScheduleState, input: ScheduleInput, p: ScheduleP
     next.deepKey = input.deepKey;
   }
   return next;
+}
+
+export interface ProbeDelay {
+  /** When the next probe was due: one interval after the oldest shown result. */
+  dueAt: number;
+  /** When an absent probe counts as delayed: dueAt plus the grace. */
+  delayedAt: number;
+  delayed: boolean;
+}
+
+/**
+ * Whether results from `lastProbeAt` (the oldest endpoint's probe start) are overdue at `now`.
+ * `minGraceMs` is lowered only by tests; the grace never drops below half the interval.
+ */
+export function probeDelay(lastProbeAt: number, intervalMs: number, now: number, minGraceMs = PROBE_DELAY_GRACE_MIN_MS): ProbeDelay {
+  const dueAt = lastProbeAt + intervalMs;
+  const delayedAt = dueAt + Math.max(minGraceMs, Math.round(intervalMs * PROBE_DELAY_GRACE_FRACTION));
+  return { dueAt, delayedAt, delayed: now >= delayedAt };
 }

@@ -9,15 +9,19 @@
 // (each probe is bounded by its timeout) holds a probe slot, never a reconcile worker,
 // and never delays another relay's reconcile. Global concurrency is bounded by a
 // semaphore (--probe-concurrency): a cluster with many relays probes at most that
-// many endpoints at once.
+// many endpoints at once. Probes of a relay whose probed subject just changed (new relay,
+// spec generation, Secret certificate, addresses) wait in the semaphore's urgent line, ahead of
+// the routine ones, and supersede a routine cycle of the same relay still waiting for slots.
+// A relay whose results are older than the interval plus a grace gets probeDelayedSince
+// (status: ProbeDelayed), and the reconcile is asked back when that moment comes.
 import type { EndpointStatus, SmtpRelay } from '../../api/types.js';
 import type { Logger } from '../../common/logger.js';
-import { DEFAULT_TIMEOUT_MS, deepScan, probeEndpoint, toEndpointStatus } from '../../probe/index.js';
+import { DEFAULT_FULL_HANDSHAKE_EVERY_MS, DEFAULT_TIMEOUT_MS, TlsSessionCache, deepScan, probeEndpoint, toEndpointStatus } from '../../probe/index.js';
 import type { DeepScanResult, ProbeOptions, ProbeResult } from '../../probe/index.js';
 import { parseDuration } from '../builders/index.js';
 import type { ProbeMetrics } from './metrics.js';
-import { DEFAULT_PROBE_INTERVAL_MS, deepKey, plan, probeKey, started, type ScheduleState } from './schedule.js';
-import type { ProbeTarget } from './targets.js';
+import { DEFAULT_PROBE_INTERVAL_MS, deepKey, plan, probeDelay, probeKey, started, type ScheduleState } from './schedule.js';
+import { inClusterEndpointName, type ProbeTarget } from './targets.js';
 import { Semaphore } from '../../common/semaphore.js';
 
 export interface TlsHealthOptions {
@@ -38,6 +42,13 @@ export interface TlsHealthOptions {
   deepScan?: (opts: ProbeOptions) => Promise<DeepScanResult>;
   now?: () => number;
   random?: () => number;
+  /** Lowers the 30 s minimum of the ProbeDelayed grace (tests only; never below half the interval). */
+  delayGraceMinMs?: number;
+  /**
+   * Fast probes resume TLS sessions, with certificate verdicts from a full handshake at most this old
+   * (a new Secret certificate always gets one; src/probe/session-cache.ts). 0: no resumption. Default 10 minutes.
+   */
+  fullHandshakeEveryMs?: number;
 }
 
 export interface TlsHealthInput {
@@ -49,6 +60,8 @@ export interface TlsHealthInput {
   expectedFingerprint?: string;
   /** The TLS Secret's ca.crt, trusted on top of the system roots. */
   caPem?: string;
+  /** spec.tls.internalCertificate's Secret: what the in-cluster targets (ProbeTarget.inClusterName) must serve, and its CA. */
+  internal?: { expectedFingerprint?: string; caPem?: string };
   /** False while nothing can answer yet (no available replica): report, do not probe. */
   canProbe: boolean;
 }
@@ -56,8 +69,10 @@ export interface TlsHealthInput {
 export interface TlsHealthView {
   /** Latest results for the current listeners; undefined until the first probe finished. */
   endpoints?: EndpointStatus[];
-  /** Time until the next probe is due; undefined when none is scheduled. */
+  /** Time until the next probe is due, or until the results would count as delayed; undefined when none is scheduled. */
   nextProbeInMs?: number;
+  /** The results are overdue: the probe due then (ISO time) has not run within the grace. */
+  probeDelayedSince?: string;
 }
 
 interface EndpointResult {
@@ -71,6 +86,8 @@ interface RelayState {
   schedule: ScheduleState;
   results: Map<string, EndpointResult>;
   running: boolean;
+  /** Number of the newest cycle; an older cycle still waiting for slots is superseded and skips its probes. */
+  cycle: number;
 }
 
 export function intervalOf(relay: SmtpRelay, overrideMs?: number): number {
@@ -83,6 +100,8 @@ export class TlsHealthScheduler {
   private readonly inflight = new Set<Promise<void>>();
   private readonly now: () => number;
   private readonly random: () => number;
+  /** TLS sessions of the fast probes, per endpoint; undefined with resumption off. */
+  private readonly sessions?: TlsSessionCache;
   private stopped = false;
   /** Probe cycles finished (for figures and tests). */
   cycles = 0;
@@ -91,6 +110,9 @@ export class TlsHealthScheduler {
     this.slots = new Semaphore(opts.concurrency);
     this.now = opts.now ?? Date.now;
     this.random = opts.random ?? Math.random;
+    const fullEvery = opts.fullHandshakeEveryMs ?? DEFAULT_FULL_HANDSHAKE_EVERY_MS;
+    if (fullEvery > 0) this.sessions = new TlsSessionCache({ fullHandshakeEveryMs: fullEvery });
+    opts.metrics?.trackWaiting(() => this.slots.waiting);
   }
 
   observe(input: TlsHealthInput): TlsHealthView {
@@ -98,7 +120,7 @@ export class TlsHealthScheduler {
     const key = `${relay.metadata.namespace}/${relay.metadata.name}`;
     let state = this.relays.get(key);
     if (!state) {
-      state = { schedule: {}, results: new Map(), running: false };
+      state = { schedule: {}, results: new Map(), running: false, cycle: 0 };
       this.relays.set(key, state);
     }
     const endpoints = this.view(state, input.targets);
@@ -106,21 +128,35 @@ export class TlsHealthScheduler {
     const now = this.now();
     const scheduleInput = {
       now,
-      probeKey: probeKey(relay.metadata.generation, input.expectedFingerprint, input.targets.map((t) => `${t.name}=${t.host}:${t.port}`)),
+      // A rotated in-cluster certificate is probed at once, like a rotated public one.
+      probeKey: probeKey(relay.metadata.generation, [input.expectedFingerprint, input.internal?.expectedFingerprint].filter(Boolean).join('/') || undefined, input.targets.map((t) => `${t.name}=${t.host}:${t.port}`)),
       deepKey: deepKey(relay.metadata.generation, input.expectedFingerprint),
     };
-    if (state.running) return { endpoints, nextProbeInMs: state.schedule.nextDueAt !== undefined ? Math.max(0, state.schedule.nextDueAt - now) : undefined };
-    const p = plan(state.schedule, scheduleInput);
-    if (!p.probe) return { endpoints, nextProbeInMs: p.dueInMs };
     const interval = intervalOf(relay, this.opts.intervalOverrideMs);
+    const withDelay = (nextProbeInMs: number | undefined) => this.delayView(state, input.targets, endpoints, interval, now, nextProbeInMs);
+    // What is probed changed (or was never probed): urgent, and it replaces a cycle still waiting for slots.
+    const urgent = state.schedule.probeKey !== scheduleInput.probeKey;
+    if (state.running && !urgent) return withDelay(state.schedule.nextDueAt !== undefined ? Math.max(0, state.schedule.nextDueAt - now) : undefined);
+    const p = plan(state.schedule, scheduleInput);
+    if (!p.probe) return withDelay(p.dueInMs);
     state.schedule = started(state.schedule, scheduleInput, p, interval, this.random);
     state.running = true;
-    const job = this.runCycle(key, state, input, p.deep).finally(() => {
-      state.running = false;
+    const cycle = ++state.cycle;
+    const job = this.runCycle(key, state, input, p.deep, cycle, urgent).finally(() => {
+      if (state.cycle === cycle) state.running = false;
       this.inflight.delete(job);
     });
     this.inflight.add(job);
-    return { endpoints, nextProbeInMs: state.schedule.nextDueAt! - now };
+    return withDelay(state.schedule.nextDueAt! - now);
+  }
+
+  /** The view, with probeDelayedSince when the shown results are overdue, and a wake-up for when they will be. */
+  private delayView(state: RelayState, targets: ProbeTarget[], endpoints: EndpointStatus[] | undefined, intervalMs: number, now: number, nextProbeInMs: number | undefined): TlsHealthView {
+    const starts = targets.map((t) => state.results.get(t.name)?.probe.startedAt).filter((t): t is string => t !== undefined).map(Date.parse);
+    if (starts.length === 0) return { endpoints, nextProbeInMs };
+    const delay = probeDelay(Math.min(...starts), intervalMs, now, this.opts.delayGraceMinMs);
+    if (delay.delayed) return { endpoints, nextProbeInMs, probeDelayedSince: new Date(delay.dueAt).toISOString() };
+    return { endpoints, nextProbeInMs: Math.min(nextProbeInMs ?? Infinity, delay.delayedAt - now) };
   }
 
   /** The relay is gone: drop its state and series. */
@@ -142,37 +178,49 @@ export class TlsHealthScheduler {
       const r = state.results.get(t.name);
       if (!r) continue;
       // The Service port, not the local one: status describes the Service.
-      out.push({ ...toEndpointStatus({ name: t.name, probe: r.probe, deep: r.deep, secretFingerprint: r.expectedFingerprint }), port: t.servicePort });
+      out.push({ ...toEndpointStatus({ name: t.name, probe: r.probe, deep: r.deep, secretFingerprint: r.expectedFingerprint, serverName: r.probe.target.servername }), port: t.servicePort });
     }
     return out.length > 0 ? out : undefined;
   }
 
-  private async runCycle(key: string, state: RelayState, input: TlsHealthInput, deep: boolean): Promise<void> {
+  private async runCycle(key: string, state: RelayState, input: TlsHealthInput, deep: boolean, cycle: number, urgent: boolean): Promise<void> {
     const { relay } = input;
     const log = this.opts.logger.child({ namespace: relay.metadata.namespace, name: relay.metadata.name });
     const probe = this.opts.probe ?? probeEndpoint;
     const scan = this.opts.deepScan ?? deepScan;
     const expiryWarningMs = parseDuration(relay.spec.healthCheck?.expiryWarning);
-    const base = (t: ProbeTarget): ProbeOptions => ({
-      host: t.host,
-      port: t.port,
-      mode: t.mode,
-      servername: input.servername,
-      caPem: input.caPem ? [input.caPem] : undefined,
-      expectedFingerprint: input.expectedFingerprint,
-      unauthenticatedListener: t.name === 'relay',
-      ...(expiryWarningMs !== undefined ? { expiryWarningMs } : {}),
-    });
+    // An in-cluster target asks for its Service name and must get the in-cluster certificate.
+    const expected = (t: ProbeTarget) => (t.inClusterName ? input.internal?.expectedFingerprint : input.expectedFingerprint);
+    const base = (t: ProbeTarget): ProbeOptions => {
+      const caPem = t.inClusterName ? input.internal?.caPem : input.caPem;
+      return {
+        host: t.host,
+        port: t.port,
+        mode: t.mode,
+        servername: t.inClusterName ?? input.servername,
+        caPem: caPem ? [caPem] : undefined,
+        expectedFingerprint: expected(t),
+        unauthenticatedListener: t.name === 'relay' || t.name === inClusterEndpointName('relay'),
+        ...(expiryWarningMs !== undefined ? { expiryWarningMs } : {}),
+      };
+    };
     let deepSkipped = false;
+    const superseded = () => state.cycle !== cycle;
+    // A newer cycle of this relay took over while this one waited: give the slot back at once.
+    const inSlot = <T>(fn: () => Promise<T>) => this.slots.run(async () => (superseded() ? undefined : fn()), { urgent });
     const results = await Promise.all(
       input.targets.map(async (t): Promise<EndpointResult | undefined> => {
         try {
-          const fast = await this.slots.run(() => probe({ ...base(t), timeoutMs: this.opts.probeTimeoutMs ?? DEFAULT_TIMEOUT_MS }));
+          const fast = await inSlot(() => probe({ ...base(t), timeoutMs: this.opts.probeTimeoutMs ?? DEFAULT_TIMEOUT_MS, ...(this.sessions ? { sessions: this.sessions } : {}) }));
+          if (!fast) return undefined;
           let deepResult = state.results.get(t.name)?.deep;
           // No deep scan of an endpoint that does not even answer: it would only time out six times.
-          if (deep && fast.tls) deepResult = await this.slots.run(() => scan({ ...base(t), timeoutMs: this.opts.deepTimeoutMs ?? 5000 }));
-          else if (deep) deepSkipped = true;
-          return { target: t, probe: fast, deep: deepResult, expectedFingerprint: input.expectedFingerprint };
+          // Nor of an in-cluster name: same listener, same TLS policy, only another certificate.
+          if (deep && !t.inClusterName) {
+            if (fast.tls) deepResult = (await inSlot(() => scan({ ...base(t), timeoutMs: this.opts.deepTimeoutMs ?? 5000 }))) ?? deepResult;
+            else deepSkipped = true;
+          }
+          return { target: t, probe: fast, deep: deepResult, expectedFingerprint: expected(t) };
         } catch (err) {
           // The prober reports failures as results; a throw is a bug. Keep the last result.
           log.error('TLS probe threw', { endpoint: t.name, error: err instanceof Error ? err.message : String(err) });
@@ -180,7 +228,7 @@ export class TlsHealthScheduler {
         }
       }),
     );
-    if (this.stopped || this.relays.get(key) !== state) return;
+    if (this.stopped || this.relays.get(key) !== state || superseded()) return;
     // A deep scan skipped for an unreachable endpoint is still owed: the next cycle tries again.
     if (deepSkipped) state.schedule = { ...state.schedule, deepKey: undefined };
     const names = new Set(input.targets.map((t) => t.name));

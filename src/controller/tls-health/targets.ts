@@ -6,7 +6,7 @@
 // relay's primary Service (builders primaryServiceName).
 import type { SmtpRelay } from '../../api/types.js';
 import type { KubeObject } from '../../kube/types.js';
-import { enabledListeners, serviceNameFor } from '../builders/index.js';
+import { enabledListeners, serviceNameFor, type ListenerDefaults } from '../builders/index.js';
 
 export const LOCAL_ENDPOINTS_ANNOTATION = 'local.smtprelay.dev/endpoints';
 
@@ -19,6 +19,28 @@ export interface ProbeTarget {
   /** The Service port of the listener: what status.endpoints[].port reports. */
   servicePort: number;
   mode: 'starttls' | 'implicit';
+  /**
+   * Set on the `<listener>-in-cluster` targets (spec.tls.internalCertificate): the Service name
+   * sent by SNI and checked against the in-cluster certificate. Unset: spec.hostname and the
+   * public certificate.
+   */
+  inClusterName?: string;
+}
+
+/** The status.endpoints[] name of a listener probed under its in-cluster Service name. */
+export function inClusterEndpointName(listener: string): string {
+  return `${listener}-in-cluster`;
+}
+
+/** With spec.tls.internalCertificate, every target again under the Service name it is reached by. */
+function withInClusterTargets(relay: SmtpRelay, targets: ProbeTarget[]): ProbeTarget[] {
+  if (!relay.spec.tls.internalCertificate) return targets;
+  const inCluster = targets.map((t) => ({
+    ...t,
+    name: inClusterEndpointName(t.name),
+    inClusterName: `${serviceNameFor(relay, t.name as ListenerDefaults['name'])}.${relay.metadata.namespace}.svc`,
+  }));
+  return [...targets, ...inCluster];
 }
 
 export type TargetsResult = { ok: true; targets: ProbeTarget[] } | { ok: false; why: string };
@@ -39,7 +61,7 @@ export function probeTargets(relay: SmtpRelay, service: KubeObject | undefined, 
   if (!localEndpoints) {
     // The relay listener has its own ClusterIP Service (<name>-internal); the others share the main one.
     const host = (l: (typeof listeners)[number]) => `${serviceNameFor(relay, l.name)}.${relay.metadata.namespace}.svc`;
-    return { ok: true, targets: listeners.map((l) => ({ name: l.name, host: host(l), port: l.port, servicePort: l.port, mode: l.mode })) };
+    return { ok: true, targets: withInClusterTargets(relay, listeners.map((l) => ({ name: l.name, host: host(l), port: l.port, servicePort: l.port, mode: l.mode }))) };
   }
   const raw = service?.metadata.annotations?.[LOCAL_ENDPOINTS_ANNOTATION];
   if (!raw) return { ok: false, why: `the Service has no ${LOCAL_ENDPOINTS_ANNOTATION} annotation yet (--probe-local-endpoints)` };
@@ -56,5 +78,5 @@ export function probeTargets(relay: SmtpRelay, service: KubeObject | undefined, 
     if (!addr) return { ok: false, why: `the Service annotation ${LOCAL_ENDPOINTS_ANNOTATION} has no usable address for listener ${l.name}` };
     targets.push({ name: l.name, host: addr.host, port: addr.port, servicePort: l.port, mode: l.mode });
   }
-  return { ok: true, targets };
+  return { ok: true, targets: withInClusterTargets(relay, targets) };
 }

@@ -5,7 +5,7 @@
 // to decide is in the caches, the two Secrets it owns and the clock.
 import crypto from 'node:crypto';
 import bcrypt from 'bcryptjs';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../../kube/kube-config.js';
 import { API_VERSION, type SmtpRelay } from '../../api/types.js';
 import { USER_FINALIZER, USER_KIND, USER_PLURAL, USER_REASONS, type SmtpUser, type SmtpUserStatus } from '../../api/smtpuser.js';
 import type { Logger } from '../../common/logger.js';
@@ -80,12 +80,12 @@ export class SmtpUserController {
     const now = this.now();
     const store = await this.getSecret(r.metadata.namespace, names.managedUsers(r));
     let entry = parseEntry(unb64(store?.data?.[username]));
-    const conn = await this.getSecret(namespace, user.spec.connectionSecret.name);
+    const conn = await this.getSecret(namespace, user.spec.connectionSecretRef.name);
     if (conn && conn.metadata.labels?.[OWNER_UID_LABEL] !== user.metadata.uid) {
       await this.writeStatus(user, { username }, {
         status: 'False',
         reason: USER_REASONS.ConnectionSecretConflict,
-        message: `Secret ${namespace}/${user.spec.connectionSecret.name} exists and was not made by the operator for this SmtpUser: choose another spec.connectionSecret.name or delete it`,
+        message: `Secret ${namespace}/${user.spec.connectionSecretRef.name} exists and was not made by the operator for this SmtpUser: choose another spec.connectionSecretRef.name or delete it`,
       });
       return;
     }
@@ -102,7 +102,7 @@ export class SmtpUserController {
       await this.writeConnectionSecret(user, connectionData(endpoint, username, password, ca), entry.hashes[0]!.issuedAt);
       const rotated = why !== 'initial';
       await this.d.recordEvent(user as unknown as KubeObject, 'Normal', rotated ? 'PasswordRotated' : 'PasswordIssued',
-        rotated ? `new password issued (${why}); the previous one works until ${entry.hashes[1]?.notAfter ?? 'now'}` : `password issued into Secret ${user.spec.connectionSecret.name}`);
+        rotated ? `new password issued (${why}); the previous one works until ${entry.hashes[1]?.notAfter ?? 'now'}` : `password issued into Secret ${user.spec.connectionSecretRef.name}`);
     } else {
       const next = tidied(user, entry as StoreEntry, now);
       if (JSON.stringify(next) !== JSON.stringify(entry)) await this.setEntry(r, username, next);
@@ -110,10 +110,10 @@ export class SmtpUserController {
     }
     const e = entry as StoreEntry;
     const wake = nextWake(user, e, now);
-    const status: SmtpUserStatus = { username, relay: endpoint, passwordIssuedAt: e.hashes[0]?.issuedAt };
+    const status: SmtpUserStatus = { username, relay: endpoint, passwordIssueTime: e.hashes[0]?.issuedAt };
     const period = parseDuration(user.spec.rotation?.period);
-    if (period !== undefined && status.passwordIssuedAt) status.nextRotation = new Date(Date.parse(status.passwordIssuedAt) + period).toISOString();
-    await this.writeStatus(user, status, { status: 'True', reason: USER_REASONS.Issued, message: `credentials in Secret ${user.spec.connectionSecret.name}; user ${username} on ${endpoint.hostname}` });
+    if (period !== undefined && status.passwordIssueTime) status.nextRotationTime = new Date(Date.parse(status.passwordIssueTime) + period).toISOString();
+    await this.writeStatus(user, status, { status: 'True', reason: USER_REASONS.Issued, message: `credentials in Secret ${user.spec.connectionSecretRef.name}; user ${username} on ${endpoint.hostname}` });
     return wake !== undefined ? { requeueAfterMs: wake } : undefined;
   }
 
@@ -156,7 +156,7 @@ export class SmtpUserController {
 
   private async writeConnectionSecret(user: SmtpUser, data: Record<string, string>, issuedAt: string): Promise<void> {
     const ns = user.metadata.namespace;
-    const name = user.spec.connectionSecret.name;
+    const name = user.spec.connectionSecretRef.name;
     const metadata = {
       name,
       namespace: ns,
@@ -227,7 +227,7 @@ export class SmtpUserController {
       method: 'PATCH',
       path: resourcePath(API_VERSION, USER_PLURAL, user.metadata.namespace, user.metadata.name, 'status'),
       contentType: 'application/merge-patch+json',
-      body: { status: { ...status, relay: fields.relay ?? null, passwordIssuedAt: fields.passwordIssuedAt ?? null, nextRotation: fields.nextRotation ?? null } },
+      body: { status: { ...status, relay: fields.relay ?? null, passwordIssueTime: fields.passwordIssueTime ?? null, nextRotationTime: fields.nextRotationTime ?? null } },
     });
   }
 }

@@ -86,7 +86,7 @@ describe('mail authentication against a real DNS server (Knot)', () => {
       {
         domain: 'good.test',
         dkim: { state: 'Valid', selector: 's1' },
-        dmarc: { state: 'Found', policy: 'reject', subdomainPolicy: 'quarantine', pct: 100 },
+        dmarc: { state: 'Found', policy: 'reject', subdomainPolicy: 'quarantine', percentage: 100 },
         spf: { state: 'Found', record: GOOD_SPF },
       },
     ]);

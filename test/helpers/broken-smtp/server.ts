@@ -1,7 +1,7 @@
 // A small SMTP server on net/tls whose faults are switched on one by one, so
 // the prober can be shown each misconfiguration it must name. The healthy
 // configuration (no faults) is a well-configured TLS 1.2/1.3 submission server.
-import { constants } from 'node:crypto';
+import { constants, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 
@@ -42,21 +42,31 @@ export interface RunningServer {
   port: number;
   /** Every command line received, over all sessions (AUTH arguments cut off). */
   commands: string[];
+  /**
+   * Serves another certificate from the next connection on, keeping the session ticket keys
+   * (as Postfix, HAProxy or nginx with configured ticket keys do over a reload): sessions made
+   * with the old certificate still resume.
+   */
+  setCertificate(key: string, cert: string): void;
   close(): Promise<void>;
 }
 
 const HOST = 'mail.test';
 
 export async function startBrokenSmtp(opts: BrokenSmtpOptions): Promise<RunningServer> {
-  const secureContext = tls.createSecureContext({
-    key: opts.key,
-    cert: opts.cert,
-    minVersion: 'TLSv1.2',
-    ciphers: GOOD_CIPHERS,
-    ecdhCurve: GOOD_GROUPS,
-    secureOptions: opts.allowRenegotiation ? 0 : constants.SSL_OP_NO_RENEGOTIATION,
-    ...opts.tls,
-  });
+  const ticketKeys = randomBytes(48);
+  const contextFor = (key: string, cert: string) =>
+    tls.createSecureContext({
+      key,
+      cert,
+      minVersion: 'TLSv1.2',
+      ciphers: GOOD_CIPHERS,
+      ecdhCurve: GOOD_GROUPS,
+      secureOptions: opts.allowRenegotiation ? 0 : constants.SSL_OP_NO_RENEGOTIATION,
+      ticketKeys,
+      ...opts.tls,
+    });
+  let secureContext = contextFor(opts.key, opts.cert);
   const sockets = new Set<net.Socket>();
   const commands: string[] = [];
   const server = net.createServer((socket) => {
@@ -80,6 +90,9 @@ export async function startBrokenSmtp(opts: BrokenSmtpOptions): Promise<RunningS
   return {
     port,
     commands,
+    setCertificate: (key, cert) => {
+      secureContext = contextFor(key, cert);
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();

@@ -13,7 +13,8 @@ export interface Leaf {
 export interface TestCa {
   dir: string;
   caCert: string; // PEM
-  issue(name: string, sans: string[]): Leaf;
+  /** emptySubject: no subject DN, names only in the SAN (what cert-manager issues for a Certificate without commonName). */
+  issue(name: string, sans: string[], opts?: { emptySubject?: boolean }): Leaf;
 }
 
 function openssl(args: string[], cwd: string): void {
@@ -32,11 +33,11 @@ export function createTestCa(dir: string): TestCa {
   return {
     dir,
     caCert: fs.readFileSync(path.join(dir, 'ca.crt'), 'utf8'),
-    issue(name, sans) {
+    issue(name, sans, opts = {}) {
       const base = `${name}-${++serial}`;
       openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', `${base}.key`], dir);
-      openssl(['req', '-new', '-key', `${base}.key`, '-subj', `/CN=${sans[0] ?? name}`, '-out', `${base}.csr`], dir);
-      const ext = `subjectAltName=${sans.map((s) => (/^[\d.]+$|:/.test(s) ? `IP:${s}` : `DNS:${s}`)).join(',')}\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature\n`;
+      openssl(['req', '-new', '-key', `${base}.key`, '-subj', opts.emptySubject ? '/' : `/CN=${sans[0] ?? name}`, '-out', `${base}.csr`], dir);
+      const ext = `subjectAltName=${opts.emptySubject ? 'critical,' : ''}${sans.map((s) => (/^[\d.]+$|:/.test(s) ? `IP:${s}` : `DNS:${s}`)).join(',')}\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature\n`;
       fs.writeFileSync(path.join(dir, `${base}.ext`), ext);
       openssl(['x509', '-req', '-in', `${base}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-sha256', '-extfile', `${base}.ext`, '-out', `${base}.crt`], dir);
       const cert = fs.readFileSync(path.join(dir, `${base}.crt`), 'utf8');

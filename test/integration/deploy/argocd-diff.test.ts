@@ -38,9 +38,9 @@ function reference(pairs: { desired: unknown; live: unknown }[]): Result[] {
   return JSON.parse(r.stdout) as Result[];
 }
 
-// Every SmtpRelay in deploy/samples, and the fixture that sets every spec field.
+// Every SmtpRelay and SmtpUser in deploy/samples, and the fixture that sets every spec field.
 const manifestFiles = [
-  ...fs.readdirSync(path.join(repoRoot, 'deploy', 'samples')).filter((f) => f.startsWith('smtprelay-') && f.endsWith('.yaml')).map((f) => path.join('deploy', 'samples', f)),
+  ...fs.readdirSync(path.join(repoRoot, 'deploy', 'samples')).filter((f) => /^(smtprelay|smtpuser)-.*\.yaml$/.test(f)).map((f) => path.join('deploy', 'samples', f)),
   path.join('test', 'fixtures', 'valid', 'full.yaml'),
 ];
 
@@ -62,7 +62,7 @@ beforeAll(async () => {
   ns = await createTestNamespace('argocd-diff');
   for (const file of manifestFiles) {
     const docs = (parse(fs.readFileSync(path.join(repoRoot, file), 'utf8'), { merge: false }) as Obj | null) ?? undefined;
-    if (!docs || docs.kind !== 'SmtpRelay') throw new Error(`${file} is not one SmtpRelay`);
+    if (!docs || (docs.kind !== 'SmtpRelay' && docs.kind !== 'SmtpUser')) throw new Error(`${file} is not one SmtpRelay or SmtpUser`);
     const stem = path.basename(file, '.yaml').replace(/^smtprelay-/, '');
     // Argo CD sets the destination namespace on the manifests it applies; so do we.
     // Client-side apply is Argo CD's default; ServerSideApply=true is its opt-in.
@@ -82,7 +82,7 @@ afterAll(async () => {
 });
 
 async function live(obj: Obj): Promise<Obj> {
-  return JSON.parse(await kubectlOk(['-n', ns.name, 'get', 'smtprelay', obj.metadata.name, '-o', 'json'])) as Obj;
+  return JSON.parse(await kubectlOk(['-n', ns.name, 'get', obj.kind.toLowerCase(), obj.metadata.name, '-o', 'json'])) as Obj;
 }
 
 /** Argo CD's verdict on every applied manifest against its live object, keyed "file (how)". */

@@ -185,6 +185,7 @@ describe('deploy/samples', () => {
   test('the Secrets and SmtpRelays render and pass server-side dry run', async () => {
     const samples = (await render('deploy/samples')).filter((o) => o.kind !== 'ClusterIssuer');
     expect(samples.filter((o) => o.kind === 'SmtpRelay')).toHaveLength(8);
+    expect(samples.filter((o) => o.kind === 'SmtpUser')).toHaveLength(1);
     const r = await dryRunApply(samples, plain.name);
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
     expect(r.stdout.trim().split('\n')).toHaveLength(samples.length);
@@ -192,7 +193,7 @@ describe('deploy/samples', () => {
 
   test('the cert-manager ClusterIssuers pass server-side dry run (needs cert-manager CRDs from globalSetup)', async () => {
     const issuers = (await render('deploy/samples')).filter((o) => o.kind === 'ClusterIssuer');
-    expect(issuers).toHaveLength(2);
+    expect(issuers).toHaveLength(3);
     const crd = await kubectl(['get', 'crd', 'clusterissuers.cert-manager.io', '-o', 'name']);
     if (crd.code !== 0) throw new Error('cert-manager CRDs are not installed in the test control plane (SMTP_RELAY_CERT_MANAGER=0?): cannot validate the ClusterIssuer samples');
     const r = await dryRunApply(issuers);
@@ -201,7 +202,7 @@ describe('deploy/samples', () => {
 
   test('the SES sample uses the smarthost on 587 with STARTTLS and a credentials Secret', async () => {
     const relay = (await render('deploy/samples')).find((o) => o.kind === 'SmtpRelay' && o.metadata.name === 'outbound') as unknown as SmtpRelay;
-    expect(relay.spec.upstream).toMatchObject({ host: 'email-smtp.eu-west-1.amazonaws.com', port: 587, tls: 'starttls', credentialsSecretRef: { name: 'ses-smtp-credentials' } });
+    expect(relay.spec.upstream).toMatchObject({ host: 'email-smtp.eu-west-1.amazonaws.com', port: 587, tls: 'starttls', passwordSecretRef: { name: 'ses-smtp-credentials' } });
   });
 
   test('an open relay variant of the in-cluster sample is refused by the API server', async () => {

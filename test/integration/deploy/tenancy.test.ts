@@ -81,7 +81,7 @@ describe('operator allow-lists', () => {
   });
 
   test('an upstream host not allowed: UpstreamHostNotAllowed, nothing applied (the credentials Secret is never sent there)', async () => {
-    await expectRefused('bad-host', { upstream: { host: 'collector.attacker.example', credentialsSecretRef: { name: 'upstream-creds' } } }, 'UpstreamHostNotAllowed', '--allowed-upstream-hosts');
+    await expectRefused('bad-host', { upstream: { host: 'collector.attacker.example', passwordSecretRef: { name: 'upstream-creds' } } }, 'UpstreamHostNotAllowed', '--allowed-upstream-hosts');
   });
 
   test.each([

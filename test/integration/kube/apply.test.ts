@@ -63,6 +63,25 @@ describe('apply and friends (shared control plane)', () => {
     expect(after.metadata.labels).toEqual({ team: 'other' });
   }, T);
 
+  test('a create-only apply creates an absent object as Apply, and leaves an existing one untouched with a 409 (whoever made it)', async () => {
+    const named = (name: string, data: Record<string, string>): KubeObject => ({ ...cm(data), metadata: { name, namespace: ns.name } });
+    const created = await applyObject(kc, named('create-only', { a: '1' }), { ...OURS, createOnly: true });
+    expect(created.data).toEqual({ a: '1' });
+    expect(((created.metadata.managedFields ?? []) as ManagedField[]).map((m) => `${m.manager}/${m.operation}`)).toEqual([`${OURS.fieldManager}/Apply`]);
+    // Ours or not, an existing object is never changed by a create-only apply.
+    await createObject(kc, named('made-by-someone', { theirs: 'x' }), { fieldManager: 'someone-else' });
+    for (const name of ['create-only', 'made-by-someone']) {
+      const before = await getObject(kc, { apiVersion: 'v1', kind: 'ConfigMap', namespace: ns.name, name });
+      const err = await applyObject(kc, named(name, { a: '2' }), { ...OURS, createOnly: true }).catch((e: unknown) => e);
+      expect(isConflict(err)).toBe(true);
+      const after = await getObject(kc, { apiVersion: 'v1', kind: 'ConfigMap', namespace: ns.name, name });
+      expect(after!.metadata.resourceVersion).toBe(before!.metadata.resourceVersion);
+    }
+    // A plain apply afterwards still manages the object (the create left no stray precondition behind).
+    const updated = await applyObject(kc, named('create-only', { a: '3' }), OURS);
+    expect(updated.data).toEqual({ a: '3' });
+  }, T);
+
   test('get, list, create conflict, delete with uid precondition, tolerant delete', async () => {
     const sel = { apiVersion: 'v1', kind: 'ConfigMap', namespace: ns.name, name: 'to-delete' };
     expect(await getObject(kc, sel)).toBeUndefined();

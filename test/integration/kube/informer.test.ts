@@ -88,6 +88,38 @@ describe('informer (shared control plane)', () => {
     }
   }, T);
 
+  test('a transform cuts every object down before it is cached and handed to handlers (from the list and from the watch), seeing managedFields', async () => {
+    await applyObject(kc, configMap(ns.name, 'tf-listed', { a: '1', big: 'x'.repeat(4096) }, { labels: { 'tf-test': 'yes' } }), FM);
+    const managers: string[] = [];
+    const inf = track(
+      createInformer(kc, {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        plural: 'configmaps',
+        namespace: ns.name,
+        labelSelector: 'tf-test=yes',
+        transform: (o) => {
+          managers.push(...((o.metadata.managedFields ?? []) as { manager: string }[]).map((m) => m.manager));
+          return { apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.metadata.name, namespace: o.metadata.namespace, resourceVersion: o.metadata.resourceVersion }, data: { a: (o as unknown as { data: { a: string } }).data.a } };
+        },
+      }),
+    );
+    const handed: KubeObject[] = [];
+    inf.on('add', (o) => handed.push(o));
+    inf.on('update', (o) => handed.push(o));
+    await inf.start();
+    await applyObject(kc, configMap(ns.name, 'tf-watched', { a: '2', big: 'y'.repeat(4096) }, { labels: { 'tf-test': 'yes' } }), FM);
+    await applyObject(kc, configMap(ns.name, 'tf-listed', { a: '3', big: 'x'.repeat(4096) }, { labels: { 'tf-test': 'yes' } }), FM);
+    await waitFor(() => inf.get(ns.name, 'tf-watched') && (inf.get(ns.name, 'tf-listed') as { data?: { a?: string } })?.data?.a === '3', { description: 'the watched add and update' });
+    const expected = (name: string, a: string) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: ns.name, resourceVersion: expect.any(String) }, data: { a } });
+    expect(inf.get(ns.name, 'tf-listed')).toEqual(expected('tf-listed', '3'));
+    expect(inf.get(ns.name, 'tf-watched')).toEqual(expected('tf-watched', '2'));
+    expect(inf.list()).toHaveLength(2);
+    for (const o of handed) expect(Object.keys(o).sort()).toEqual(['apiVersion', 'data', 'kind', 'metadata']);
+    expect(handed.length).toBeGreaterThanOrEqual(3);
+    expect(managers).toContain(FM.fieldManager);
+  }, T);
+
   test('an index maps a referenced name to the objects that reference it; owner keys map children', async () => {
     const inf = track(createInformer(kc, { apiVersion: 'v1', kind: 'ConfigMap', plural: 'configmaps', namespace: ns.name, labelSelector: 'idx-test=yes' }));
     const bySecret = createIndex(inf, 'secret', (o) => {

@@ -29,7 +29,7 @@ describe('spec.tls.issuerRef', () => {
 
   test('cert-manager issues the certificate for the public names only (no .svc names, which ACME refuses); the relay becomes Ready', async () => {
     const created = Date.now();
-    await applyRelay(relayManifest(ns.name, name, { tls: { issuerRef: { name: 'test-ca', kind: 'ClusterIssuer' }, additionalDnsNames: ['mx.example.test'] } }));
+    await applyRelay(relayManifest(ns.name, name, { tls: { issuerRef: { name: 'test-ca', kind: 'ClusterIssuer' }, additionalDNSNames: ['mx.example.test'] } }));
     const cert = await waitFor(() => getChild('Certificate', 'cert-manager.io/v1', ns.name, name), { description: 'the Certificate', timeoutMs: 15_000 });
     expect(cert.spec).toMatchObject({
       secretName: 'issued-tls',

@@ -27,8 +27,11 @@ export async function runOperatorInProcess(namespace: string, extraArgs: string[
   return startOperator(opts, { kubeConfig: kc, logger, recordEvent: createRelayEventRecorder(kc, logger) });
 }
 
+let admin: ReturnType<typeof loadKubeConfig> | undefined;
+
+/** The admin credentials, loaded once per test file (loading runs the kubeconfig child process). */
 export function adminKube() {
-  return loadKubeConfig({ kubeconfig: kubeconfigPath() });
+  return (admin ??= loadKubeConfig({ kubeconfig: kubeconfigPath() }));
 }
 
 /** A self-signed certificate + key made by openssl, as a kubernetes.io/tls Secret (via kubectl). */

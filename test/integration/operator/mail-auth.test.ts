@@ -125,7 +125,7 @@ test('a relay whose sender domain publishes SPF, DMARC and its DKIM key: MailAut
   const r = await waitForRelay('MailAuthentication=True with dkim Valid', (x) => condition(x, 'MailAuthentication')?.status === 'True' && x.status?.senderDomains?.[0]?.dkim.state === 'Valid');
   expect(condition(r, 'MailAuthentication')).toMatchObject({ reason: 'MailAuthenticationValid', message: `SPF, DMARC and DKIM (where the relay signs) are published for ${DOMAIN}.` });
   expect(r.status!.senderDomains).toEqual([
-    { domain: DOMAIN, dkim: { state: 'Valid', selector: 's1' }, dmarc: { state: 'Found', policy: 'reject', pct: 100 }, spf: { state: 'Found', record: SPF } },
+    { domain: DOMAIN, dkim: { state: 'Valid', selector: 's1' }, dmarc: { state: 'Found', policy: 'reject', percentage: 100 }, spf: { state: 'Found', record: SPF } },
   ]);
 });
 

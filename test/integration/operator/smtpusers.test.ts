@@ -55,7 +55,7 @@ beforeAll(async () => {
     relayManifest(relayNs.name, 'outbound', {
       hostname: HOST,
       tls: { secretName: 'relay-cert' },
-      upstream: { host: '127.0.0.1', port: upstream.port, tls: 'starttls', caSecretRef: { name: 'upstream-ca' }, credentialsSecretRef: { name: 'upstream-creds' } },
+      upstream: { host: '127.0.0.1', port: upstream.port, tls: 'starttls', caSecretRef: { name: 'upstream-ca' }, passwordSecretRef: { name: 'upstream-creds' } },
       policy: { allowedSenderDomains: ['example.com', 'invoices.example.com'] },
       // Only the app namespace may attach (a namespaced operator knows namespaces by name).
       users: { namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: [appNs.name] }] } },
@@ -89,7 +89,7 @@ function smtpUser(namespace: string, name: string, senders: string[], extra: Par
     apiVersion: 'smtprelay.dev/v1alpha1',
     kind: 'SmtpUser',
     metadata: { name, namespace },
-    spec: { relayRef: { name: 'outbound', namespace: relayNs.name }, senders, connectionSecret: { name: `smtp-${name}` }, ...extra },
+    spec: { relayRef: { name: 'outbound', namespace: relayNs.name }, senders, connectionSecretRef: { name: `smtp-${name}` }, ...extra },
   };
 }
 

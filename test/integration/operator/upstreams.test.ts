@@ -34,7 +34,7 @@ jest.setTimeout(180_000);
 const NAME = 'routed';
 const HOST = `${NAME}.example.test`;
 const PASSWORD = 'correct horse battery staple';
-/** The name on the upstreams' certificates: the relay connects to 127.0.0.1 and verifies this name (spec servername). */
+/** The name on the upstreams' certificates: the relay connects to 127.0.0.1 and verifies this name (spec serverName). */
 const UPSTREAM_NAME = 'upstream.example.test';
 
 let ns: TestNamespace;
@@ -79,7 +79,7 @@ afterAll(async () => {
 });
 
 function routedRelay(): SmtpRelay {
-  const up = (name: string, port: number) => ({ name, host: '127.0.0.1', port, tls: 'starttls' as const, servername: UPSTREAM_NAME, caSecretRef: { name: 'corp-ca', caKey: 'root.pem' } });
+  const up = (name: string, port: number) => ({ name, host: '127.0.0.1', port, tls: 'starttls' as const, serverName: UPSTREAM_NAME, caSecretRef: { name: 'corp-ca', caKey: 'root.pem' } });
   return relayManifest(ns.name, NAME, {
     hostname: HOST,
     tls: { secretName: 'relay-cert' },
@@ -121,7 +121,7 @@ describe('OAuth2 Secret references', () => {
             name: 'idp',
             host: '127.0.0.1',
             port: portA,
-            oauth2: { provider: 'Generic', clientId: 'relay', scope: 'smtp', tokenEndpoint: 'http://127.0.0.1:4444/oauth2/token', user: 'relay@example.com', clientSecretRef: { name: 'idp-client', clientSecretKey: 'secret' } },
+            oauth2: { provider: 'Generic', clientID: 'relay', scope: 'smtp', tokenEndpoint: 'http://127.0.0.1:4444/oauth2/token', user: 'relay@example.com', clientSecretRef: { name: 'idp-client', clientSecretKey: 'secret' } },
           },
         ],
         queue: { mode: 'PassThrough' },

@@ -137,8 +137,8 @@ describe('CEL rules', () => {
   });
 
   test('strings that object-level rules compare or search have maxLength', () => {
-    // e.g. self.hostname in self.tls.additionalDnsNames, self.upstream.host != self.hostname
-    const referenced = ['hostname', 'upstream.host', 'tls.additionalDnsNames[]', 'tls.duration', 'tls.renewBefore', 'listeners.relay.allowedNetworks[]'];
+    // e.g. self.hostname in self.tls.additionalDNSNames, self.upstream.host != self.hostname
+    const referenced = ['hostname', 'upstream.host', 'tls.additionalDNSNames[]', 'tls.duration', 'tls.renewBefore', 'listeners.relay.allowedNetworks[]'];
     const byPath = new Map(nodes(specSchema).map((n) => [n.path, n.node]));
     for (const p of referenced) expect([p, byPath.get(p)?.maxLength]).toEqual([p, expect.any(Number)]);
   });

@@ -101,7 +101,7 @@ describe('Deployment', () => {
   test('mounts each referenced Secret at its MOUNTS path and scratch space in emptyDirs', () => {
     const r = relay({
       auth: { secretRef: { name: 'users' } },
-      upstream: { host: 'u', credentialsSecretRef: { name: 'up-creds' }, caSecretRef: { name: 'up-ca' } },
+      upstream: { host: 'u', passwordSecretRef: { name: 'up-creds' }, caSecretRef: { name: 'up-ca' } },
       dkim: { selector: 's1', domain: 'example.com', keySecretRef: { name: 'dkim-key' } },
     });
     const pod = podSpec(r);
@@ -143,10 +143,11 @@ describe('Deployment', () => {
     expect(configChecksum(relay(), ctx)).toBe(base);
   });
 
-  test('applies pod overrides and spreads replicas over nodes by default', () => {
+  test('applies pod overrides and spreads replicas over nodes by default, whatever the replica count', () => {
     const one = podSpec(relay());
-    expect(one.topologySpreadConstraints).toBeUndefined();
     const three = podSpec(relay({ replicas: 3 }));
+    // One pod carries the same constraint (ScheduleAnyway), so scaling 1 <-> 3 rolls nothing.
+    expect(one.topologySpreadConstraints).toEqual(three.topologySpreadConstraints);
     expect(three.topologySpreadConstraints).toEqual([
       expect.objectContaining({ topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: { 'app.kubernetes.io/name': 'smtp-relay', 'app.kubernetes.io/instance': 'mail' } } }),
     ]);
@@ -243,7 +244,7 @@ describe('ConfigMap', () => {
   test('points at the mounted Secrets and carries the relay listener policy', () => {
     const r = relay({
       auth: { secretRef: { name: 'users' } },
-      upstream: { host: 'u', port: 465, tls: 'implicit', credentialsSecretRef: { name: 'c' }, caSecretRef: { name: 'ca' } },
+      upstream: { host: 'u', port: 465, tls: 'implicit', passwordSecretRef: { name: 'c' }, caSecretRef: { name: 'ca' } },
       listeners: { relay: { allowedNetworks: ['10.0.0.0/8'], allowedSenderDomains: ['example.com'] }, submissions: { enabled: false } },
       policy: { rateLimit: { messagesPerMinute: 30 } },
     });
@@ -364,7 +365,7 @@ describe('NetworkPolicy', () => {
 
 describe('Certificate', () => {
   test('asks cert-manager for the hostname and extra names only: no Service DNS names, which public ACME issuers refuse', () => {
-    const cert = buildCertificate(relay({ tls: { issuerRef: { name: 'test-ca', kind: 'ClusterIssuer' }, additionalDnsNames: ['mx.example.com'], duration: '2160h', renewBefore: '360h' } }))!;
+    const cert = buildCertificate(relay({ tls: { issuerRef: { name: 'test-ca', kind: 'ClusterIssuer' }, additionalDNSNames: ['mx.example.com'], duration: '2160h', renewBefore: '360h' } }))!;
     expect(cert.metadata.name).toBe(names.certificate(relay()));
     expect(cert.spec).toMatchObject({
       secretName: 'mail-tls',

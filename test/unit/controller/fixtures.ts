@@ -31,7 +31,7 @@ export function healthyEndpoint(over: Partial<EndpointStatus> = {}): EndpointSta
     cipher: 'TLS_AES_256_GCM_SHA384',
     group: 'X25519MLKEM768',
     matchesSecret: true,
-    latencyMs: 12,
+    latencyMilliseconds: 12,
     lastProbeTime: '2026-11-28T10:00:00.000Z',
     ...over,
   };

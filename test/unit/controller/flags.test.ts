@@ -16,6 +16,7 @@ describe('operator flags', () => {
       tlsProbe: true,
       probeConcurrency: 10,
       probeLocalEndpoints: false,
+      probeFullHandshakeEveryMs: 600_000,
       resyncMs: 600_000,
       drainTimeoutMs: 600_000,
       bindAddress: '0.0.0.0',
@@ -59,6 +60,13 @@ describe('operator flags', () => {
     expect(parse(['--probe-local-endpoints=false']).probeLocalEndpoints).toBe(false);
     expect(() => parse(['--probe-concurrency=0'])).toThrow(/--probe-concurrency must be an integer 1-256/);
     expect(() => parse(['--probe-interval-override=100ms'])).toThrow(/at least 1s/);
+  });
+
+  test('--probe-full-handshake-every: how old the certificate verdicts of a resumed TLS session may be; 0s turns resumption off', () => {
+    expect(parse(['--probe-full-handshake-every=5m']).probeFullHandshakeEveryMs).toBe(300_000);
+    expect(parse(['--probe-full-handshake-every=0s']).probeFullHandshakeEveryMs).toBe(0);
+    expect(() => parse(['--probe-full-handshake-every=500ms'])).toThrow(/0s \(no TLS session resumption\) or a duration of at least 1s/);
+    expect(() => parse(['--probe-full-handshake-every=soon'])).toThrow(FlagError);
   });
 
   test('takes POD_NAMESPACE for the Lease namespace', () => {

@@ -41,7 +41,7 @@ describe('status: MailAuthentication and senderDomains', () => {
   test('results give the condition and status.senderDomains', () => {
     const s = computeStatus(byo(), observed({ results: [valid] }), t0);
     expect(getCondition(s.conditions, 'MailAuthentication')).toMatchObject({ status: 'True', reason: Reason.MailAuthenticationValid });
-    expect(s.senderDomains).toEqual([{ domain: 'example.com', dkim: { state: 'Valid', selector: 's1' }, dmarc: { state: 'Found', policy: 'reject', pct: 100 }, spf: { state: 'Found', record: 'v=spf1 -all' } }]);
+    expect(s.senderDomains).toEqual([{ domain: 'example.com', dkim: { state: 'Valid', selector: 's1' }, dmarc: { state: 'Found', policy: 'reject', percentage: 100 }, spf: { state: 'Found', record: 'v=spf1 -all' } }]);
     expect(s.conditions!.map((c) => c.type).at(-1)).toBe('MailAuthentication');
   });
 

@@ -193,8 +193,8 @@ describe('MailAuthentication condition and status.senderDomains[]', () => {
       evaluateMailAuth({ domain: 'a.com' }, good()),
     ]);
     expect(entries).toEqual([
-      { domain: 'a.com', dkim: { state: 'NotSigned' }, dmarc: { state: 'Found', policy: 'reject', pct: 100 }, spf: { state: 'Found', record: SPF } },
-      { domain: 'z.com', dkim: { state: 'Missing', selector: 's1' }, dmarc: { state: 'Found', policy: 'none', pct: 100 }, spf: { state: 'Unknown', lookupError: 'Timeout' } },
+      { domain: 'a.com', dkim: { state: 'NotSigned' }, dmarc: { state: 'Found', policy: 'reject', percentage: 100 }, spf: { state: 'Found', record: SPF } },
+      { domain: 'z.com', dkim: { state: 'Missing', selector: 's1' }, dmarc: { state: 'Found', policy: 'none', percentage: 100 }, spf: { state: 'Unknown', lookupError: 'Timeout' } },
     ]);
   });
   test('results compare as values: the same answers in another order are equal, a changed answer is not', () => {

@@ -55,7 +55,7 @@ describe('Delivering', () => {
   });
 
   test('QueueStranded names the claims and what to do', () => {
-    const c = deliveringCondition(obs([summary()], { stranded: [{ claim: 'queue-mail-2', messages: 12, since: '2026-12-01T12:00:00Z' }] }));
+    const c = deliveringCondition(obs([summary()], { stranded: [{ claim: 'queue-mail-2', messages: 12, strandedTime: '2026-12-01T12:00:00Z' }] }));
     expect(c).toMatchObject({ status: 'False', reason: Reason.QueueStranded });
     expect(c.message).toContain('queue-mail-2 (12 messages');
     expect(c.message).toContain('spec.replicas to at least 3');
@@ -71,8 +71,8 @@ describe('Queue printer column', () => {
     expect(queueState(obs([summary({ depth: 5, deferred: 5, oldestAgeSeconds: 600 })]))).toBe('Stuck');
     expect(queueState(obs([summary({ depth: 5, oldestAgeSeconds: 7200 })]))).toBe('Stuck');
     expect(queueState(obs([summary()], { durable: false }))).toBe('PassThrough');
-    expect(queueState(obs([summary()], { drain: { reason: 'ScaleDown', pods: ['mail-1'], startedAt: '2026-12-01T12:00:00Z' } }))).toBe('Draining');
-    expect(queueState(obs([summary()], { stranded: [{ claim: 'queue-mail-1', since: '2026-12-01T12:00:00Z' }] }))).toBe('Stranded');
+    expect(queueState(obs([summary()], { drain: { reason: 'ScaleDown', pods: ['mail-1'], startTime: '2026-12-01T12:00:00Z' } }))).toBe('Draining');
+    expect(queueState(obs([summary()], { stranded: [{ claim: 'queue-mail-1', strandedTime: '2026-12-01T12:00:00Z' }] }))).toBe('Stranded');
   });
 
   test('ages in buckets', () => {
@@ -87,7 +87,7 @@ describe('status', () => {
   const now = new Date('2026-12-01T12:00:00Z');
 
   test('carries Delivering, status.queue and, while draining, Reconciling QueueDraining', () => {
-    const drain = { reason: 'ScaleDown' as const, pods: ['mail-2'], startedAt: '2026-12-01T11:59:00Z' };
+    const drain = { reason: 'ScaleDown' as const, pods: ['mail-2'], startTime: '2026-12-01T11:59:00Z' };
     const s = computeStatus(r, observed(obs([summary(), summary({ draining: true, accepting: false, depth: 4 })], { drain })), now);
     expect(s.queue).toEqual({ state: 'Draining', drain });
     expect(s.conditions?.find((c) => c.type === 'Reconciling')).toMatchObject({ status: 'True', reason: Reason.QueueDraining });
@@ -106,9 +106,9 @@ describe('status', () => {
 describe('Events', () => {
   const base = { conditions: [] };
   test('drain started, timed out (once per claim), completed; Delivering False is a Warning with its reason', () => {
-    const drain = { reason: 'ScaleDown' as const, pods: ['mail-1', 'mail-2'], startedAt: '2026-12-01T12:00:00Z' };
+    const drain = { reason: 'ScaleDown' as const, pods: ['mail-1', 'mail-2'], startTime: '2026-12-01T12:00:00Z' };
     expect(queueEvents(base, { queue: { state: 'Draining', drain } }).map((e) => e.reason)).toEqual(['DrainStarted']);
-    const stranded = [{ claim: 'queue-mail-2', messages: 3, since: '2026-12-01T12:10:00Z' }];
+    const stranded = [{ claim: 'queue-mail-2', messages: 3, strandedTime: '2026-12-01T12:10:00Z' }];
     const timedOut = queueEvents({ queue: { state: 'Draining', drain } }, { queue: { state: 'Draining', drain, strandedClaims: stranded } });
     expect(timedOut).toEqual([expect.objectContaining({ type: 'Warning', reason: 'DrainTimedOut' })]);
     expect(timedOut[0]!.message).toContain('queue-mail-2 keeps 3 undelivered messages');

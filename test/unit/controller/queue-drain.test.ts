@@ -34,7 +34,7 @@ describe('scale-down 3 -> 1 (Durable)', () => {
     const plan = planWorkload(input({ statefulSet: sts, pods: [serving(0, 4), serving(1, 7), serving(2, 9)] }));
     expect(plan.statefulSetReplicas).toBe(3);
     expect(plan.drainPods).toEqual(['mail-1', 'mail-2']);
-    expect(plan.drain).toEqual({ reason: 'ScaleDown', pods: ['mail-1', 'mail-2'], startedAt: '2026-12-01T12:00:00Z' });
+    expect(plan.drain).toEqual({ reason: 'ScaleDown', pods: ['mail-1', 'mail-2'], startTime: '2026-12-01T12:00:00Z' });
     expect(plan.resumePods).toEqual([]);
   });
 
@@ -44,9 +44,9 @@ describe('scale-down 3 -> 1 (Durable)', () => {
   });
 
   test('the highest pod empty: it goes at once, the next one keeps draining', () => {
-    const plan = planWorkload(input({ statefulSet: sts, pods: [serving(0), draining(1, 2), draining(2, 0)], previousDrain: { reason: 'ScaleDown', pods: ['mail-1', 'mail-2'], startedAt: '2026-12-01T11:58:00Z' } }));
+    const plan = planWorkload(input({ statefulSet: sts, pods: [serving(0), draining(1, 2), draining(2, 0)], previousDrain: { reason: 'ScaleDown', pods: ['mail-1', 'mail-2'], startTime: '2026-12-01T11:58:00Z' } }));
     expect(plan.statefulSetReplicas).toBe(2);
-    expect(plan.drain?.startedAt).toBe('2026-12-01T11:58:00Z');
+    expect(plan.drain?.startTime).toBe('2026-12-01T11:58:00Z');
   });
 
   test('a lower pod empty first does not let a higher one holding mail go (StatefulSets remove the highest first)', () => {
@@ -67,10 +67,10 @@ describe('scale-down 3 -> 1 (Durable)', () => {
   });
 
   test('timeout: first the claims still holding mail are recorded (replicas unchanged), then the replicas go down', () => {
-    const previousDrain = { reason: 'ScaleDown' as const, pods: ['mail-1', 'mail-2'], startedAt: '2026-12-01T11:49:00Z' };
+    const previousDrain = { reason: 'ScaleDown' as const, pods: ['mail-1', 'mail-2'], startTime: '2026-12-01T11:49:00Z' };
     const first = planWorkload(input({ statefulSet: sts, pods: [serving(0), draining(1, 0), draining(2, 12)], previousDrain }));
     expect(first.statefulSetReplicas).toBe(3);
-    expect(first.stranded).toEqual([{ claim: 'queue-mail-2', messages: 12, since: '2026-12-01T12:00:00Z' }]);
+    expect(first.stranded).toEqual([{ claim: 'queue-mail-2', messages: 12, strandedTime: '2026-12-01T12:00:00Z' }]);
     expect(first.gaveUp).toEqual(first.stranded);
     expect(first.requeueAfterMs).toBe(1000);
 
@@ -82,7 +82,7 @@ describe('scale-down 3 -> 1 (Durable)', () => {
   });
 
   test('a stranded claim stays reported until its pod is back or the claim is deleted', () => {
-    const recordedStranded = [{ claim: 'queue-mail-2', messages: 12, since: '2026-12-01T12:00:00Z' }];
+    const recordedStranded = [{ claim: 'queue-mail-2', messages: 12, strandedTime: '2026-12-01T12:00:00Z' }];
     const after = { statefulSet: { replicas: 1, availableReplicas: 1 }, pods: [serving(0)], recordedStranded };
     expect(planWorkload(input(after)).stranded).toEqual(recordedStranded);
     expect(planWorkload(input({ ...after, claims: new Set(['queue-mail-0', 'queue-mail-2']) })).stranded).toEqual(recordedStranded);
@@ -122,10 +122,10 @@ describe('mode switches', () => {
   });
 
   test('Durable -> PassThrough timing out: recorded, then the StatefulSet is let go', () => {
-    const base = { durable: false, statefulSet: { replicas: 1, availableReplicas: 1 }, deployment: { availableReplicas: 1 }, pods: [draining(0, 4)], previousDrain: { reason: 'ModeSwitch' as const, pods: ['mail-0'], startedAt: '2026-12-01T11:00:00Z' } };
+    const base = { durable: false, statefulSet: { replicas: 1, availableReplicas: 1 }, deployment: { availableReplicas: 1 }, pods: [draining(0, 4)], previousDrain: { reason: 'ModeSwitch' as const, pods: ['mail-0'], startTime: '2026-12-01T11:00:00Z' } };
     const first = planWorkload(input(base));
     expect(first.keep).toEqual(['StatefulSet']);
-    expect(first.stranded).toEqual([{ claim: 'queue-mail-0', messages: 4, since: '2026-12-01T12:00:00Z' }]);
+    expect(first.stranded).toEqual([{ claim: 'queue-mail-0', messages: 4, strandedTime: '2026-12-01T12:00:00Z' }]);
     const second = planWorkload(input({ ...base, recordedStranded: first.stranded }));
     expect(second.keep).toEqual([]);
     expect(second.stranded).toEqual(first.stranded);

@@ -97,7 +97,7 @@ function world(spec: Partial<SmtpRelay['spec']> = {}) {
 
 // Volatile fields move with the clock, as real probes' do.
 const ep = (at: number, over: Partial<EndpointStatus> = {}): EndpointStatus =>
-  healthyEndpoint({ latencyMs: 10 + (at % 13), lastProbeTime: new Date(at).toISOString(), ...over });
+  healthyEndpoint({ latencyMilliseconds: 10 + (at % 13), lastProbeTime: new Date(at).toISOString(), ...over });
 
 describe('reconcile with TLS health', () => {
   test('hands the prober the Service target, spec.hostname, the Secret fingerprint and ca.crt; requeues for the next probe', async () => {
@@ -152,6 +152,29 @@ describe('reconcile with TLS health', () => {
     w.setView({ endpoints: [ep(w.now())] });
     await w.reconcile();
     expect(w.events.map((e) => `${e.type} ${e.reason}`).sort()).toEqual(['Normal Ready', 'Normal TLSHealthy']);
+  });
+
+  test('overdue results: TLSHealthy ProbeDelayed written once with a Warning event, Ready kept; the next probe clears it', async () => {
+    const w = world();
+    const probedAt = w.now();
+    w.setView({ endpoints: [ep(probedAt)], nextProbeInMs: MIN });
+    await w.reconcile();
+    w.events.length = 0;
+    w.advance(95_000);
+    const since = new Date(probedAt + MIN).toISOString();
+    w.setView({ endpoints: [ep(probedAt)], probeDelayedSince: since, nextProbeInMs: 25_000 });
+    await w.reconcile();
+    await w.reconcile();
+    expect(w.writes.length).toBe(2);
+    const delayed = w.writes[1]!;
+    expect(delayed.conditions!.find((c) => c.type === 'TLSHealthy')).toMatchObject({ status: 'Unknown', reason: 'ProbeDelayed', message: expect.stringContaining(`the probe due at ${since} is overdue`) });
+    expect(delayed.conditions!.find((c) => c.type === 'Ready')).toMatchObject({ status: 'True' });
+    expect(w.events).toEqual([{ type: 'Warning', reason: 'ProbeDelayed', message: expect.stringContaining(since) }]);
+    w.advance(5_000);
+    w.setView({ endpoints: [ep(w.now())], nextProbeInMs: MIN });
+    await w.reconcile();
+    expect(w.writes.length).toBe(3);
+    expect(w.writes[2]!.conditions!.find((c) => c.type === 'TLSHealthy')).toMatchObject({ status: 'True', reason: 'AllEndpointsHealthy' });
   });
 
   test('healthCheck.enabled=false and replicas 0 do not probe; the scheduler is not asked', async () => {

@@ -29,7 +29,7 @@ function user(spec: Partial<SmtpUser['spec']> = {}, annotations?: Record<string,
     apiVersion: 'smtprelay.dev/v1alpha1',
     kind: 'SmtpUser',
     metadata: { name: 'billing', namespace: 'payments', uid: 'u-1', generation: 1, ...(annotations ? { annotations } : {}) },
-    spec: { relayRef: { name: 'mail', namespace: 'team-a' }, senders: ['billing@example.com', '@invoices.example.com'], connectionSecret: { name: 'smtp-billing' }, ...spec },
+    spec: { relayRef: { name: 'mail', namespace: 'team-a' }, senders: ['billing@example.com', '@invoices.example.com'], connectionSecretRef: { name: 'smtp-billing' }, ...spec },
   };
 }
 
@@ -157,6 +157,6 @@ describe('the SmtpUser CRD', () => {
     expect(v.subresources).toEqual({ status: {} });
     expect(v.additionalPrinterColumns.filter((c) => !c.priority).map((c) => c.name)).toEqual(['Relay', 'Relay NS', 'Ready', 'Reason', 'Secret', 'Age']);
     expect(v.additionalPrinterColumns.find((c) => c.name === 'Senders')?.priority).toBe(1);
-    expect(v.schema.openAPIV3Schema.properties!.spec!.required).toEqual(['relayRef', 'senders', 'connectionSecret']);
+    expect(v.schema.openAPIV3Schema.properties!.spec!.required).toEqual(['relayRef', 'senders', 'connectionSecretRef']);
   });
 });

@@ -128,7 +128,7 @@ describe('status churn', () => {
   const first = computeStatus(r, observed([ep()]), new Date(T0));
   const stored: SmtpRelayStatus = first;
   const at = (ms: number, over: Partial<EndpointStatus> = {}) =>
-    computeStatus({ ...r, status: stored }, observed([ep({ lastProbeTime: new Date(T0 + ms).toISOString(), latencyMs: 12 + (ms % 7), ...over })]), new Date(T0 + ms));
+    computeStatus({ ...r, status: stored }, observed([ep({ lastProbeTime: new Date(T0 + ms).toISOString(), latencyMilliseconds: 12 + (ms % 7), ...over })]), new Date(T0 + ms));
 
   test('the first status is written', () => {
     expect(statusWriteDecision(undefined, first)).toEqual({ write: true, why: 'changed' });

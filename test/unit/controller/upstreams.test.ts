@@ -100,7 +100,7 @@ describe('relay.json', () => {
   });
 
   test('the spec.upstream shorthand renders relay.json `upstream` as before', () => {
-    const c = renderRelayConfig(relay({ upstream: { host: 'smtp.example.net', credentialsSecretRef: { name: 'creds' }, caSecretRef: { name: 'ca' } } }));
+    const c = renderRelayConfig(relay({ upstream: { host: 'smtp.example.net', passwordSecretRef: { name: 'creds' }, caSecretRef: { name: 'ca' } } }));
     expect(c.upstreams).toBeUndefined();
     expect(c.routes).toBeUndefined();
     expect(c.upstream).toEqual({ host: 'smtp.example.net', port: 587, tls: 'starttls', credentialsDir: MOUNTS.upstreamCredentials, caDir: MOUNTS.upstreamCa });
@@ -120,16 +120,16 @@ describe('Secret volumes', () => {
       items: [{ key: 'tls.crt', path: 'tls.crt' }, { key: 'tls.key', path: 'tls.key' }],
       defaultMode: 0o440,
     });
-    // Google: only the key file; the client secret next to it only with a clientId.
+    // Google: only the key file; the client secret next to it only with a clientID.
     expect(v.get('up-gmail-oauth2')!.secret.items).toEqual([{ key: 'key.json', path: 'service-account.json' }]);
     expect(v.get('up-idp-oauth2')!.secret.items).toEqual([{ key: 'secret', path: 'client-secret' }]);
     for (const { mount } of v.values()) expect(mount.readOnly).toBe(true);
   });
 
   test('the shorthand with default keys keeps today\'s volume (no items: no pod roll on upgrade); named keys add items', () => {
-    const plain = secretVolumes(relay({ upstream: { host: 'smtp.example.net', credentialsSecretRef: { name: 'creds' } } }));
+    const plain = secretVolumes(relay({ upstream: { host: 'smtp.example.net', passwordSecretRef: { name: 'creds' } } }));
     expect(plain.get('upstream-credentials')!.secret).toEqual({ secretName: 'creds', defaultMode: 0o440 });
-    const keyed = secretVolumes(relay({ upstream: { host: 'smtp.example.net', credentialsSecretRef: { name: 'creds', usernameKey: 'user', passwordKey: 'password' } } }));
+    const keyed = secretVolumes(relay({ upstream: { host: 'smtp.example.net', passwordSecretRef: { name: 'creds', usernameKey: 'user', passwordKey: 'password' } } }));
     expect(keyed.get('upstream-credentials')!.secret.items).toEqual([{ key: 'user', path: 'username' }, { key: 'password', path: 'password' }]);
   });
 
@@ -143,7 +143,7 @@ describe('Secret volumes', () => {
   });
 
   test('the shorthand\'s checksum is computed as before spec.upstreams existed (existing relays do not roll)', () => {
-    const r = relay({ upstream: { host: 'smtp.example.net', credentialsSecretRef: { name: 'creds' }, caSecretRef: { name: 'ca' } } });
+    const r = relay({ upstream: { host: 'smtp.example.net', passwordSecretRef: { name: 'creds' }, caSecretRef: { name: 'ca' } } });
     const versions = { 'mail-tls': '100', creds: '5', ca: '7' };
     const before = createHash('sha256')
       .update(renderRelayConfigJson(r))

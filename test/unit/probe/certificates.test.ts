@@ -1,7 +1,11 @@
 // Certificate checks on real certificates made by openssl (no servers).
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { X509Certificate } from 'node:crypto';
-import { DAY_MS, checkExpiry, checkFingerprint, checkHostname, checkKeyAndSignature, evaluateTrust, fingerprintOf, normalizeFingerprint } from '../../../src/probe/certificates.js';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { DAY_MS, certificateInfo, checkExpiry, checkFingerprint, checkHostname, checkKeyAndSignature, evaluateTrust, fingerprintOf, normalizeFingerprint } from '../../../src/probe/certificates.js';
 import { createTestPki, type TestPki } from '../../helpers/broken-smtp/certs.js';
 
 let pki: TestPki;
@@ -74,5 +78,23 @@ describe('hostname, fingerprint, key', () => {
     const ec = checkKeyAndSignature([x(pki.good.cert), x(pki.intermediate.cert)]);
     expect(ec.every((c) => c.result === 'pass')).toBe(true);
     expect(checkKeyAndSignature([x(pki.rsa.cert)])[0]).toMatchObject({ result: 'pass', message: 'rsa 2048 bits' });
+  });
+});
+
+describe('a certificate with an empty subject', () => {
+  // cert-manager issues one when a Certificate has dnsNames and no commonName (the in-cluster
+  // certificate of spec.tls.internalCertificate): RFC 5280 allows it, the names are in the SAN.
+  test('is described and checked by its SAN, not a crash', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'empty-subject-'));
+    try {
+      execFileSync('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'k.pem'], { cwd: dir, stdio: 'ignore' });
+      execFileSync('openssl', ['req', '-x509', '-new', '-key', 'k.pem', '-subj', '/', '-addext', 'subjectAltName=critical,DNS:mail.team-a.svc', '-days', '1', '-out', 'c.pem'], { cwd: dir, stdio: 'ignore' });
+      const cert = x(fs.readFileSync(path.join(dir, 'c.pem'), 'utf8'));
+      expect(cert.subject).toBeUndefined();
+      expect(certificateInfo(cert)).toMatchObject({ subject: '', subjectAltName: 'DNS:mail.team-a.svc' });
+      expect(checkHostname('mail.team-a.svc', cert).result).toBe('pass');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

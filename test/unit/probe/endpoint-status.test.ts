@@ -21,7 +21,7 @@ describe('mapping to EndpointStatus', () => {
       chainVerified: true,
       authBeforeTLS: false,
       legacyProtocolsRefused: true,
-      latencyMs: 42,
+      latencyMilliseconds: 42,
       lastProbeTime: '2026-11-28T12:00:00.000Z',
       lastDeepScanTime: '2026-11-28T11:00:00.000Z',
     });
@@ -43,7 +43,7 @@ describe('mapping to EndpointStatus', () => {
   });
   test('fields not known are left out, not set to undefined', () => {
     const s = toEndpointStatus({ name: 'submission', probe: probeResult([{ check: 'connect', result: 'fail', reason: 'timeout', message: 'x' }], { tls: undefined }) });
-    expect(Object.keys(s).sort()).toEqual(['failures', 'healthy', 'lastProbeTime', 'latencyMs', 'mode', 'name', 'port']);
+    expect(Object.keys(s).sort()).toEqual(['failures', 'healthy', 'lastProbeTime', 'latencyMilliseconds', 'mode', 'name', 'port']);
   });
   test('summary for the printer column', () => {
     const healthy = toEndpointStatus({ name: 'a', probe: probeResult(PASSING) });

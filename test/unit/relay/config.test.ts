@@ -38,11 +38,24 @@ describe('validateRelayConfig', () => {
     [(c: Record<string, any>) => (c.tls.profile = 'old'), /config\.tls\.profile/],
     [(c: Record<string, any>) => (c.listeners = []), /listeners must be a non-empty array/],
     [(c: Record<string, any>) => (c.limits.maxConnections = 0), /config\.limits\.maxConnections/],
+    [(c: Record<string, any>) => (c.tls.internal = { serverNames: ['a.b.svc'] }), /config\.tls\.internal\.dir must be a non-empty string/],
+    [(c: Record<string, any>) => (c.tls.internal = { dir: '/i', serverNames: [] }), /config\.tls\.internal\.serverNames must list at least one name/],
+    [(c: Record<string, any>) => (c.tls.internal = { dir: '/i', serverNames: ['bad name'] }), /config\.tls\.internal\.serverNames\[0\] 'bad name' is not a domain name/],
+    [(c: Record<string, any>) => (c.tls.internal = { dir: '/i', serverNames: ['smtp.example.com'] }), /config\.tls\.internal\.serverNames must not contain config\.hostname/],
   ])('bad input %#: a clear error', (mutate, message) => {
     const c = base();
     mutate(c as Record<string, any>);
     expect(() => validateRelayConfig(c)).toThrow(ConfigError);
     expect(() => validateRelayConfig(c)).toThrow(message);
+  });
+});
+
+describe('validateRelayConfig: tls.internal', () => {
+  test('the in-cluster key pair and its SNI names pass through, lower-cased and de-duplicated; absent stays absent', () => {
+    const c = base();
+    (c.tls as Record<string, unknown>).internal = { dir: '/etc/smtp-relay/internal-tls', serverNames: ['Outbound.mail.svc', 'outbound.mail.svc', 'outbound'] };
+    expect(validateRelayConfig(c).tls.internal).toEqual({ dir: '/etc/smtp-relay/internal-tls', serverNames: ['outbound.mail.svc', 'outbound'] });
+    expect(validateRelayConfig(base()).tls.internal).toBeUndefined();
   });
 });
 
