@@ -11,6 +11,7 @@ import { kubectl, waitFor } from '../harness/kube.js';
 import { startCaptureUpstream, type CaptureUpstream } from '../helpers/smtp/capture-upstream.js';
 import { createTestCa } from '../helpers/smtp/certs.js';
 import { sendWithNodemailer } from '../helpers/smtp/clients.js';
+import { runClientPod } from './client-pod.js';
 
 const NODE_IP = process.env.SRO_NODE_IP ?? '198.18.0.1';
 const NS = `node-relay-${process.pid}`;
@@ -50,8 +51,9 @@ beforeAll(async () => {
         submissions: { enabled: false },
         relay: { enabled: true, port: 2525, allowedNetworks: ['198.18.0.0/16'], allowedSenderDomains: ['example.test'] },
       },
-      tls: { issuerRef: { name: 'test-ca', kind: 'ClusterIssuer' } },
-      upstream: { host: NODE_IP, port: upstream.port, tls: 'starttls', credentialsSecretRef: { name: 'upstream-creds' }, caSecretRef: { name: 'upstream-ca' } },
+      // internalCertificate: a second certificate for the Service names, served by SNI.
+      tls: { issuerRef: { name: 'test-ca', kind: 'ClusterIssuer' }, internalCertificate: { issuerRef: { name: 'test-ca', kind: 'ClusterIssuer' } } },
+      upstream: { host: NODE_IP, port: upstream.port, tls: 'starttls', passwordSecretRef: { name: 'upstream-creds' }, caSecretRef: { name: 'upstream-ca' } },
       policy: { allowedSenderDomains: ['example.test'] },
     },
   };
@@ -95,6 +97,41 @@ describe('a relay on the real node', () => {
     expect(got.to).toEqual(['rcpt@dest.example']);
     expect(got.user).toBe('relay');
     expect(got.tlsProtocol).toMatch(/^TLSv1\.[23]$/);
+  });
+
+  test('mail from a client pod through the ClusterIP Service and its DNS name <service>.<ns>.svc arrives at the upstream, the relay certificate verified against the test CA; with a wrong CA the client refuses it', async () => {
+    const services = JSON.parse(await run(['-n', NS, 'get', 'services', '-l', `app.kubernetes.io/instance=${RELAY}`, '-o', 'json'])) as {
+      items: { metadata: { name: string }; spec: { clusterIP: string; ports: { port: number }[] } }[];
+    };
+    const svc = services.items.find((s) => s.spec.ports.some((p) => p.port === 2525))!;
+    const clusterIp = svc.spec.clusterIP;
+    // The relay listener's Service (`<relay>-internal` here); its DNS name is on the relay's certificate.
+    const svcDns = `${svc.metadata.name}.${NS}.svc`;
+    const testCa = Buffer.from(await run(['-n', 'cert-manager', 'get', 'secret', 'test-ca', '-o', 'jsonpath={.data.ca\\.crt}']), 'base64').toString('utf8');
+    await run(['-n', NS, 'create', 'configmap', 'relay-ca', '--from-literal=ca.crt=' + testCa]);
+    // The upstream's own CA: it did not sign the relay's certificate.
+    await run(['-n', NS, 'create', 'configmap', 'wrong-ca', `--from-file=ca.crt=${path.join(tmp, 'ca.crt')}`]);
+    const hasId = (id: string) => upstream.messages.some((m) => m.raw.toString('utf8').includes(`<${id}@example.test>`));
+
+    const before = upstream.messages.length;
+    const good = await runClientPod(NS, 'client', 'relay-ca', [
+      { host: clusterIp, port: 2525, servername: HOSTNAME, id: 'pod-via-clusterip' },
+      { host: svcDns, port: 2525, id: 'pod-via-dns' },
+    ]);
+    expect(good.results).toEqual([
+      expect.objectContaining({ id: 'pod-via-clusterip', ok: true }),
+      expect.objectContaining({ id: 'pod-via-dns', ok: true }),
+    ]);
+    expect(good.phase).toBe('Succeeded');
+    await upstream.waitFor(before + 2, 60_000);
+    expect(hasId('pod-via-clusterip') && hasId('pod-via-dns')).toBe(true);
+
+    const wrong = await runClientPod(NS, 'client-wrong-ca', 'wrong-ca', [{ host: svcDns, port: 2525, id: 'pod-wrong-ca' }]);
+    expect(wrong.phase).toBe('Failed');
+    expect(wrong.results[0]).toMatchObject({ ok: false });
+    expect(wrong.results[0]!.error).toMatch(/certificate/i);
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(hasId('pod-wrong-ca')).toBe(false);
   });
 
   test('deleting the namespace completes: the SmtpRelay and every child are garbage-collected', async () => {
