@@ -12,6 +12,12 @@
 # Base images are pinned by digest (tag kept for people; the digest is what is pulled),
 # so a re-pushed tag cannot change what we build on. Override with --build-arg to
 # update; Renovate/Dependabot's docker ecosystem can bump both.
+# The test cluster (npm run image:build, scripts/image/build.mjs) cannot pull public
+# images, so it passes local stand-ins built from Debian and npm-registry parts:
+#   --build-arg NODE_BUILD_IMAGE=localhost/sro-build-base:bookworm-node24
+#   --build-arg NODE_RUNTIME_IMAGE=localhost/sro-runtime-base:nodejs24
+# and runs every step below unchanged (how the stand-ins differ: docs/test-cluster-images.md).
+# The defaults stay the public images: that is what users and releases build on.
 #   node:24-bookworm-slim = 24.18.0, multi-arch index (docker-library/repo-info, 2026-07-14)
 ARG NODE_BUILD_IMAGE=node:24-bookworm-slim@sha256:6f7b03f7c2c8e2e784dcf9295400527b9b1270fd37b7e9a7285cf83b6951452d
 # Runtime base: distroless rather than node:24-slim, because the relay is an

@@ -7,6 +7,8 @@ const common = {
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   transform: { '^.+\\.ts$': tsJest },
   testEnvironment: 'node',
+  // Never crawl build caches: .cache/cluster holds container root filesystems (npm run cluster:up).
+  modulePathIgnorePatterns: ['<rootDir>/.cache/'],
 };
 export default {
   // testTimeout is a global option (ignored inside a project). Unit tests finish in ms anyway.
@@ -20,5 +22,7 @@ export default {
       globalSetup: '<rootDir>/test/harness/global-setup.ts',
       globalTeardown: '<rootDir>/test/harness/global-teardown.ts',
     },
+    // e2e on the real single-node cluster of `npm run cluster:up` (test/node/global-setup.ts).
+    { ...common, displayName: 'node', testMatch: ['<rootDir>/test/node/**/*.test.ts'], globalSetup: '<rootDir>/test/node/global-setup.ts' },
   ],
 };

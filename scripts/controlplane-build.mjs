@@ -1,12 +1,17 @@
 #!/usr/bin/env node
 // Builds the test control plane (kube-apiserver, etcd, cert-manager, ...) from the
 // pinned Go modules under test/controlplane/<dir>/ into .cache/bin/<dir>.
-// Build tags, when a module needs them, come from <dir>/build-tags.
+// Build tags, when a module needs them, come from <dir>/build-tags; environment
+// (e.g. CGO_ENABLED=0) from <dir>/build-env; linker flags (version stamps) from <dir>/build-ldflags.
 // A build is skipped when .cache/bin/<dir>.stamp holds the hash of that dir's
-// go.mod, go.sum, build-tags, *.go and `go version`, and the binary exists.
+// go.mod, go.sum, build-tags, build-env, build-ldflags, *.go and `go version`, and the binary exists.
 // Builds run one at a time: the machines have two cores. A failed build does not stop
 // the others; the script exits non-zero at the end if any failed.
-// Usage: node scripts/controlplane-build.mjs [dir ...]   (default: every dir with a go.mod)
+// The node parts of the test cluster (kubelet, containerd, CoreDNS, ...; scripts/cluster/up.mjs)
+// live in a second group, test/cluster/<dir>/, built only when asked for (`--group cluster`),
+// so the control-plane build that `npm test` runs does not build them.
+// Usage: node scripts/controlplane-build.mjs [--group controlplane|cluster] [dir ...]
+//        (default group: controlplane; default dirs: every dir of the group with a go.mod)
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -14,7 +19,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const sourcesDir = path.join(root, 'test', 'controlplane');
+const groups = { controlplane: 'controlplane', cluster: 'cluster' };
 const binDir = path.join(root, '.cache', 'bin');
 
 function fail(message) {
@@ -39,7 +44,7 @@ function sourceHash(dir, version) {
   hash.update(`go:${version}\n`);
   const files = fs
     .readdirSync(dir)
-    .filter((f) => f === 'go.mod' || f === 'go.sum' || f === 'build-tags' || f.endsWith('.go'))
+    .filter((f) => f === 'go.mod' || f === 'go.sum' || f === 'build-tags' || f === 'build-env' || f === 'build-ldflags' || f.endsWith('.go'))
     .sort();
   for (const file of files) {
     hash.update(`file:${file}\n`);
@@ -63,7 +68,19 @@ function build(name, dir, digest) {
   // An optional `build-tags` file (one line, comma separated) for modules that need tags (hydra: sqlite).
   const tagsFile = path.join(dir, 'build-tags');
   const tags = fs.existsSync(tagsFile) ? ['-tags', fs.readFileSync(tagsFile, 'utf8').trim()] : [];
-  const r = spawnSync('go', ['build', '-trimpath', ...tags, '-o', tmp, '.'], { cwd: dir, stdio: 'inherit' });
+  // An optional `build-env` file (KEY=VALUE lines), e.g. CGO_ENABLED=0 for a static binary as upstream ships it.
+  const envFile = path.join(dir, 'build-env');
+  const env = { ...process.env };
+  if (fs.existsSync(envFile)) {
+    for (const line of fs.readFileSync(envFile, 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))) {
+      const at = line.indexOf('=');
+      if (at > 0) env[line.slice(0, at)] = line.slice(at + 1);
+    }
+  }
+  // An optional `build-ldflags` file (one line): e.g. the version stamp upstream's release build sets.
+  const ldflagsFile = path.join(dir, 'build-ldflags');
+  const ldflags = fs.existsSync(ldflagsFile) ? ['-ldflags', fs.readFileSync(ldflagsFile, 'utf8').trim()] : [];
+  const r = spawnSync('go', ['build', '-trimpath', ...tags, ...ldflags, '-o', tmp, '.'], { cwd: dir, stdio: 'inherit', env });
   if (r.error || r.status !== 0) {
     fs.rmSync(tmp, { force: true });
     process.stderr.write(
@@ -79,8 +96,22 @@ function build(name, dir, digest) {
   return true;
 }
 
+/** Splits argv into the source group (`--group <name>`) and the requested dirs. */
+function parseArgs(argv) {
+  const args = [...argv];
+  let group = 'controlplane';
+  const at = args.indexOf('--group');
+  if (at !== -1) {
+    group = args[at + 1];
+    args.splice(at, 2);
+    if (!Object.hasOwn(groups, group ?? '')) fail(`unknown --group ${group} (known: ${Object.keys(groups).join(', ')})`);
+  }
+  return { sourcesDir: path.join(root, 'test', groups[group]), requested: args };
+}
+
 function main() {
   const started = Date.now();
+  const { sourcesDir, requested } = parseArgs(process.argv.slice(2));
   const version = goVersion();
   if (!fs.existsSync(sourcesDir)) fail(`${sourcesDir} does not exist`);
   fs.mkdirSync(binDir, { recursive: true });
@@ -90,7 +121,6 @@ function main() {
     .map((e) => e.name)
     .sort();
   if (available.length === 0) fail(`no Go module found under ${path.relative(root, sourcesDir)}/`);
-  const requested = process.argv.slice(2);
   const unknown = requested.filter((n) => !available.includes(n));
   if (unknown.length > 0) fail(`unknown control-plane component(s): ${unknown.join(', ')} (known: ${available.join(', ')})`);
   const dirs = requested.length > 0 ? requested : available;

@@ -31,8 +31,8 @@ async function openssl(args: string[]): Promise<void> {
 
 const ecKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
 
-/** Issues a leaf certificate signed by the CA (OpenSSL 3: `req -x509 -CA`). */
-async function issueLeaf(dir: string, name: string, ca: { cert: string; key: string }, subject: string, extensions: string[]): Promise<{ cert: string; key: string }> {
+/** Issues a leaf certificate signed by the CA (OpenSSL 3: `req -x509 -CA`). Also used by scripts/cluster/pki.mjs. */
+export async function issueLeaf(dir: string, name: string, ca: { cert: string; key: string }, subject: string, extensions: string[]): Promise<{ cert: string; key: string }> {
   const cert = path.join(dir, `${name}.crt`);
   const key = path.join(dir, `${name}.key`);
   await openssl([

@@ -14,6 +14,13 @@ export type DeploymentObject = Built<V1Deployment>;
 export const RELAY_CONTAINER = 'relay';
 export const RUN_AS_USER = 65532;
 export const TERMINATION_GRACE_SECONDS = 60;
+/**
+ * A terminating pod keeps accepting for this long before SIGTERM: kube-proxy on every node
+ * removes its endpoint a moment after the deletion, and until then new connections still
+ * arrive (a relay that closed its listener at once refused them, or timed out once the pod
+ * was gone: seen on the real node during a certificate roll, test/node/cert-rotation.test.ts).
+ */
+export const PRE_STOP_SLEEP_SECONDS = 5;
 
 // Roles whose Secret has one fixed place; upstream Secrets carry their own (builders/upstreams.ts).
 const SECRET_MOUNTS: Partial<Record<SecretRole, string>> = {
@@ -161,6 +168,8 @@ export function buildPodTemplate(relay: SmtpRelay, ctx: BuildContext, extraMount
           },
           livenessProbe: { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 },
           readinessProbe: { httpGet: { path: '/readyz', port: 'metrics' }, periodSeconds: 5, timeoutSeconds: 3, failureThreshold: 2 },
+          // The sleep action needs no shell (the image has none); on by default since Kubernetes 1.30.
+          lifecycle: { preStop: { sleep: { seconds: PRE_STOP_SLEEP_SECONDS } } },
           volumeMounts: [...mounts, ...extraMounts],
         },
       ],

@@ -27,7 +27,8 @@ export interface CaptureUpstream {
   waitFor(count: number, timeoutMs?: number): Promise<void>;
 }
 
-export async function startCaptureUpstream(opts: { key: string; cert: string; user: string; pass: string; requireTls?: boolean; advertiseRequireTls?: boolean }): Promise<CaptureUpstream> {
+/** opts.host: where to listen (default 127.0.0.1; the node e2e tests use the test cluster's NODE_IP). */
+export async function startCaptureUpstream(opts: { key: string; cert: string; user: string; pass: string; requireTls?: boolean; advertiseRequireTls?: boolean; host?: string }): Promise<CaptureUpstream> {
   const state: CaptureUpstream = {
     port: 0,
     messages: [],
@@ -97,7 +98,7 @@ export async function startCaptureUpstream(opts: { key: string; cert: string; us
     },
   });
   server.on('error', () => undefined);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  await new Promise<void>((resolve) => server.listen(0, opts.host ?? '127.0.0.1', () => resolve()));
   const addr = server.server.address();
   state.port = addr && typeof addr === 'object' ? addr.port : 0;
   state.close = () =>

@@ -10,6 +10,8 @@ export function message(bytes = 1024, subject = 'test'): string {
 
 export interface SendOptions {
   port: number;
+  /** Default 127.0.0.1 (the node e2e tests send to a ClusterIP). */
+  host?: string;
   implicit?: boolean;
   ca: string;
   user?: string;
@@ -24,7 +26,7 @@ export interface SendOptions {
 
 export async function sendWithNodemailer(o: SendOptions): Promise<{ ok: boolean; response?: string; code?: number; error?: string }> {
   const transport = nodemailer.createTransport({
-    host: '127.0.0.1',
+    host: o.host ?? '127.0.0.1',
     port: o.port,
     secure: o.implicit === true,
     requireTLS: o.implicit !== true,

@@ -84,6 +84,8 @@ describe('Deployment', () => {
       seccompProfile: { type: 'RuntimeDefault' },
     });
     expect(pod.terminationGracePeriodSeconds).toBe(60);
+    // Keeps accepting while kube-proxy drops the terminating pod's endpoint (no shell: the sleep action).
+    expect(container().lifecycle).toEqual({ preStop: { sleep: { seconds: 5 } } });
   });
 
   test('runs the relay command with the mounted config and probes on the metrics port', () => {

@@ -1,0 +1,19 @@
+// kube-proxy for the test cluster (scripts/cluster/up.mjs), built from the pinned
+// k8s.io/kubernetes module: upstream's cmd/kube-proxy/proxy.go. Test-only: nothing here ships in the product.
+package main
+
+import (
+	"os"
+
+	"k8s.io/component-base/cli"
+	_ "k8s.io/component-base/logs/json/register"
+	_ "k8s.io/component-base/metrics/prometheus/clientgo" // for client metric registration
+	_ "k8s.io/component-base/metrics/prometheus/version"  // for version metric registration
+	"k8s.io/kubernetes/cmd/kube-proxy/app"
+)
+
+func main() {
+	command := app.NewProxyCommand()
+	code := cli.Run(command)
+	os.Exit(code)
+}

@@ -1,0 +1,19 @@
+// kube-scheduler for the test cluster (scripts/cluster/up.mjs), built from the pinned
+// k8s.io/kubernetes module: upstream's cmd/kube-scheduler/scheduler.go. Test-only: nothing here ships in the product.
+package main
+
+import (
+	"os"
+
+	"k8s.io/component-base/cli"
+	_ "k8s.io/component-base/logs/json/register" // for JSON log format registration
+	_ "k8s.io/component-base/metrics/prometheus/clientgo"
+	_ "k8s.io/component-base/metrics/prometheus/version" // for version metric registration
+	"k8s.io/kubernetes/cmd/kube-scheduler/app"
+)
+
+func main() {
+	command := app.NewSchedulerCommand()
+	code := cli.Run(command)
+	os.Exit(code)
+}
