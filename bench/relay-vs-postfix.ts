@@ -16,8 +16,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { benchArgs, check, emit, log, sleep, type Row } from './lib/result.js';
+import { measureSide, submitBase, waitStable, type Side, type SideResult } from './lib/relay-compare.js';
 import { runLoad, type LoadResult } from './lib/smtp-client.js';
-import { createPki, RELAY_HOST, startOurRelay, startPostfix, startSink, SUBMIT_PASS, SUBMIT_USER, type Pki, type Relay, type Sink } from './lib/smtp-fixtures.js';
+import { createPki, startOurRelay, startSink, type Pki, type Relay, type Sink } from './lib/smtp-fixtures.js';
 import { median, pairedRatio, percentile, round } from './lib/stats.js';
 
 const run = promisify(execFile);
@@ -27,65 +28,11 @@ const runs = args.runs ?? (args.quick ? 1 : 3);
 const CONNECTIONS = (process.env.BENCH_RELAY_C ?? '1,10,50').split(',').map(Number);
 const BYTES = 10 * 1024;
 
-interface SideResult {
-  load: LoadResult;
-  e2eRate: number;
-  cpuPer1000: number;
-}
-
-
-type Side = 'ours' | 'durable' | 'postfix';
+const measure = (kind: Side, pki: Pki, sink: Sink, c: number, resume: boolean, onRelay?: (r: Relay) => Promise<void>): Promise<SideResult> =>
+  measureSide({ pki, sink, seconds, bytes: BYTES }, kind, c, resume, onRelay);
 
 function queueDir(): string {
   return fs.mkdtempSync(path.join(pki.root, 'queue-'));
-}
-
-async function startSide(kind: Side, sinkPort: number, c: number) {
-  if (kind === 'postfix') return startPostfix(pki, sinkPort, c);
-  return startOurRelay(pki, sinkPort, c, kind === 'durable' ? 'durable-relay' : 'relay', kind === 'durable' ? { queueDir: queueDir() } : {});
-}
-
-async function measure(kind: Side, pki: Pki, sink: Sink, c: number, resume: boolean, onRelay?: (r: Relay) => Promise<void>): Promise<SideResult> {
-  const target = await startSide(kind, sink.port, c);
-  try {
-    const port = 'submissionPort' in target ? target.submissionPort : target.port;
-    const base = { host: '127.0.0.1', port, mode: 'starttls' as const, ca: pki.ca.caCert, servername: RELAY_HOST, user: SUBMIT_USER, pass: SUBMIT_PASS, from: 'app@example.com', to: 'rcpt@dest.example' };
-    // Warm up (JIT, Postfix daemons, pools) outside the measurement.
-    await runLoad(base, { connections: Math.min(c, 4), seconds: 1, bytes: BYTES, resume });
-    const sinkStart = await waitStable(sink);
-    const cpu0 = target.cpu();
-    const t0 = performance.now();
-    const load = await runLoad(base, { connections: c, seconds, bytes: BYTES, resume });
-    // End to end: until the sink holds every accepted message.
-    const until = performance.now() + 120_000;
-    let delivered = 0;
-    for (;;) {
-      delivered = (await sink.count()) - sinkStart;
-      if (delivered >= load.ok || performance.now() > until) break;
-      await sleep(20);
-    }
-    const e2eS = (performance.now() - t0) / 1000;
-    const cpu = target.cpu() - cpu0;
-    if (delivered < load.ok) log(`${kind} C=${c}: only ${delivered} of ${load.ok} accepted messages reached the sink within 120 s`);
-    if (load.failed > 0) log(`${kind} C=${c}: ${load.failed} failed, e.g. ${load.errors[0]}`);
-    const r = { load, e2eRate: delivered / e2eS, cpuPer1000: (cpu / Math.max(1, load.ok)) * 1000 };
-    log(`${kind} C=${c} resume=${resume}: ${r.e2eRate.toFixed(1)} msgs/s end to end, p50 ${median(load.latenciesMs).toFixed(1)} ms, ${load.resumed}/${load.ok} resumed, CPU ${r.cpuPer1000.toFixed(2)} s/1000`);
-    if (onRelay && 'metricsPort' in target) await onRelay(target);
-    return r;
-  } finally {
-    await target.stop();
-  }
-}
-
-/** The sink's count once it stopped moving (leftovers of the warm-up). */
-async function waitStable(sink: Sink): Promise<number> {
-  let last = await sink.count();
-  for (;;) {
-    await sleep(300);
-    const now = await sink.count();
-    if (now === last) return now;
-    last = now;
-  }
 }
 
 /** Full TLS handshakes per second with openssl s_time (sequential, new session each time). */
@@ -219,7 +166,7 @@ async function queueSection(): Promise<void> {
 /** Acceptance while the upstream hangs, then how fast the queue drains once it answers again. */
 async function outageAndCatchUp(c: number): Promise<void> {
   const relay = await startOurRelay(pki, sink.port, c, 'outage-relay', { queueDir: queueDir() });
-  const base = { host: '127.0.0.1', port: relay.submissionPort, mode: 'starttls' as const, ca: pki.ca.caCert, servername: RELAY_HOST, user: SUBMIT_USER, pass: SUBMIT_PASS, from: 'app@example.com', to: 'rcpt@dest.example' };
+  const base = submitBase(pki, relay.submissionPort);
   try {
     const before = await waitStable(sink);
     process.kill(sink.pid, 'SIGSTOP');

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run bench [-- --quick|--full] [--only=section,...] [--runs=N] [--no-build]`
+// `npm run bench [-- --quick|--full] [--only=section,...] [--runs=N] [--sizes=100,1000,10000] [--no-build]`
 // Builds dist/, runs each bench section as its own process (node --import tsx bench/<x>.ts),
 // collects their `BENCH_RESULT {json}` lines and writes bench/results/<date>.md.
 // Benchmarks never gate CI and are not part of npm test.
@@ -18,12 +18,14 @@ const SECTIONS = {
   idle: 'operator-idle',
   relay: 'relay-vs-postfix',
   queue: 'relay-vs-postfix',
+  footprint: 'relay-footprint',
   rotation: 'rotation',
   probe: 'probe-cost',
 };
-const USAGE = `npm run bench -- [--quick|--full] [--only=${Object.keys(SECTIONS).join(',')}] [--runs=N] [--no-build]
+const USAGE = `npm run bench -- [--quick|--full] [--only=${Object.keys(SECTIONS).join(',')}] [--runs=N] [--sizes=N,...] [--no-build]
   --quick   small sizes, 1-2 runs (a few minutes; the default)
-  --full    the issue's sizes (N=1000 relays, 5 min quiet window, 100 latency samples, ...)
+  --full    the issue's sizes (N=100, 1000, 10000 relays, 5 min quiet window, 100 latency samples, ...)
+  --sizes   the operator's relay counts (reconcile, quiet, memory)
 `;
 
 for (const a of argv) {
@@ -31,7 +33,7 @@ for (const a of argv) {
     process.stdout.write(USAGE);
     process.exit(0);
   }
-  if (!['--quick', '--full', '--no-build'].includes(a) && !a.startsWith('--only=') && !a.startsWith('--runs=')) {
+  if (!['--quick', '--full', '--no-build'].includes(a) && !a.startsWith('--only=') && !a.startsWith('--runs=') && !a.startsWith('--sizes=')) {
     process.stderr.write(`bench: unknown option ${a}\n\n${USAGE}`);
     process.exit(64);
   }
@@ -72,6 +74,8 @@ for (const script of scripts) {
   const sectionsOfScript = wanted.filter((s) => SECTIONS[s] === script);
   const args = ['--import', 'tsx', path.join('bench', `${script}.ts`), full ? '--full' : '--quick', `--only=${sectionsOfScript.join(',')}`];
   if (runs) args.push(runs);
+  const sizes = argv.find((a) => a.startsWith('--sizes='));
+  if (sizes && script === 'operator') args.push(sizes);
   process.stderr.write(`\n== bench/${script}.ts (${sectionsOfScript.join(', ')}) ==\n`);
   const t0 = Date.now();
   const r = spawnSync(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });

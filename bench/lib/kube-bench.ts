@@ -1,7 +1,7 @@
 // Kubernetes pieces shared by the operator benches: a private control plane with the
-// operator's RBAC, namespaces with their Secrets, the Ready watcher, and a fake kubelet
-// (this control plane has no Deployment controller, so nothing else ever marks a
-// Deployment available).
+// operator's RBAC, namespaces with their Secrets, the Ready watcher, and a fake that
+// writes Deployment status (this control plane has no kubelet and no Deployment
+// controller, so nothing else ever marks a Deployment available).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -15,7 +15,7 @@ import { applyObject, createObject } from '../../src/kube/apply.js';
 import { kubeRequest } from '../../src/kube/http.js';
 import { createInformer, objectKey, type KubeInformer } from '../../src/kube/informer.js';
 import type { KubeObject } from '../../src/kube/types.js';
-import { startControlPlane, repoRoot, type ControlPlane } from '../../test/harness/controlplane.js';
+import { getFreePort, startControlPlane, repoRoot, type ControlPlane } from '../../test/harness/controlplane.js';
 import { serviceAccountKubeconfig } from '../../test/harness/service-account.js';
 import { cliPath, nodeBin } from '../../test/helpers/cli.js';
 import { log } from './result.js';
@@ -93,7 +93,7 @@ export function relayObject(ns: string, name: string): SmtpRelay {
     apiVersion: 'smtprelay.dev/v1alpha1',
     kind: 'SmtpRelay',
     metadata: { name, namespace: ns },
-    // PassThrough: the fake kubelet stands in for the Deployment controller (Durable, the API default, is a StatefulSet).
+    // PassThrough: the fake Deployment status stands in for the Deployment controller (Durable, the API default, is a StatefulSet).
     spec: { hostname: `${name}.bench.test`, tls: { secretName: TLS_SECRET }, auth: { secretRef: { name: USERS_SECRET } }, upstream: { host: 'upstream.bench.test' }, queue: { mode: 'PassThrough' } },
   } as SmtpRelay;
 }
@@ -180,12 +180,13 @@ export async function startReadyWatcher(kc: KubeConfig): Promise<{ readyAt: Map<
 }
 
 /**
- * The fake kubelet + Deployment controller: as soon as a Deployment of ours appears (or
+ * Fake Deployment status (stands in for the kubelet + Deployment controller, which this
+ * control plane does not run): as soon as a Deployment of ours appears (or
  * its generation changes), write the status the Deployment controller would write once
  * all replicas of the current template are available. onAvailable fires when the watch
  * shows a Deployment available (the baseline uses it, as the operator uses its watch).
  */
-export async function startFakeKubelet(kc: KubeConfig, onAvailable?: (d: KubeObject) => void): Promise<{ patched(): number; stop(): void }> {
+export async function startFakeDeploymentStatus(kc: KubeConfig, onAvailable?: (d: KubeObject) => void): Promise<{ patched(): number; stop(): void }> {
   const informer: KubeInformer<KubeObject> = createInformer<KubeObject>(kc, { apiVersion: 'apps/v1', kind: 'Deployment', plural: 'deployments', labelSelector: 'app.kubernetes.io/managed-by=smtp-relay-operator' });
   const pool = createPool(8);
   const inFlight = new Set<string>();
@@ -209,7 +210,7 @@ export async function startFakeKubelet(kc: KubeConfig, onAvailable?: (d: KubeObj
           body: { status: { observedGeneration: d.metadata.generation, replicas, updatedReplicas: replicas, readyReplicas: replicas, availableReplicas: replicas } },
         }),
       )
-      .then(() => patched++, (err: unknown) => log(`fake kubelet: ${String(err)}`))
+      .then(() => patched++, (err: unknown) => log(`fake Deployment status: ${String(err)}`))
       .finally(() => inFlight.delete(key));
   };
   informer.on('add', handle);
@@ -222,13 +223,20 @@ export async function startFakeKubelet(kc: KubeConfig, onAvailable?: (d: KubeObj
 export interface OperatorProcess {
   child: ChildProcess;
   pid: number;
+  /** Port of its /metrics (prom-client's default process and heap metrics included). */
+  metricsPort: number;
+  /** Writes a V8 heap snapshot (SIGUSR2, --heapsnapshot-signal) into dir and resolves with its path once written. */
+  heapSnapshot(dir: string): Promise<string>;
   stop(): Promise<void>;
 }
 
 /** `node dist/cli.js operator` as its ServiceAccount, all namespaces, no leader election, no TLS probing; resolves when its workers run. */
 export async function startOperatorProcess(kubeconfig: string, extraNodeArgs: string[] = (process.env.BENCH_OPERATOR_NODE_ARGS ?? '').split(' ').filter(Boolean)): Promise<OperatorProcess> {
-  const args = [...extraNodeArgs, cliPath, 'operator', '--kubeconfig', kubeconfig, '--leader-elect=false', '--tls-probe=off', '--mail-auth-check=off', '--metrics-port=0', '--health-port=0', '--bind-address=127.0.0.1'];
-  const child = spawn(nodeBin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: process.env.BENCH_OPERATOR_LOG_LEVEL ?? 'info' } });
+  const metricsPort = await getFreePort();
+  // The heap snapshot lands in the process's cwd: a dir of its own, so the bench can find it.
+  const snapshotCwd = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-operator-heap-'));
+  const args = [...extraNodeArgs, '--heapsnapshot-signal=SIGUSR2', cliPath, 'operator', '--kubeconfig', kubeconfig, '--leader-elect=false', '--tls-probe=off', '--mail-auth-check=off', `--metrics-port=${metricsPort}`, '--health-port=0', '--bind-address=127.0.0.1'];
+  const child = spawn(nodeBin, args, { cwd: snapshotCwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: process.env.BENCH_OPERATOR_LOG_LEVEL ?? 'info' } });
   let tail = '';
   let started = false;
   const logFile = process.env.BENCH_OPERATOR_LOG ? fs.openSync(process.env.BENCH_OPERATOR_LOG, 'a') : undefined;
@@ -252,12 +260,32 @@ export async function startOperatorProcess(kubeconfig: string, extraNodeArgs: st
   return {
     child,
     pid: child.pid!,
+    metricsPort,
+    async heapSnapshot(dir: string) {
+      const before = new Set(fs.readdirSync(snapshotCwd));
+      child.kill('SIGUSR2');
+      // V8 writes the file synchronously on the main thread: done once /metrics answers again after the file appeared.
+      const until = Date.now() + 300_000;
+      for (;;) {
+        if (Date.now() > until) throw new Error('heap snapshot not written within 300 s');
+        await new Promise((r) => setTimeout(r, 500));
+        const file = fs.readdirSync(snapshotCwd).find((f) => f.endsWith('.heapsnapshot') && !before.has(f));
+        if (!file) continue;
+        const answered = await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { signal: AbortSignal.timeout(60_000) }).then((r) => r.ok, () => false);
+        if (!answered) continue;
+        const target = path.join(dir, file);
+        fs.renameSync(path.join(snapshotCwd, file), target);
+        return target;
+      }
+    },
     async stop() {
-      if (child.exitCode !== null) return;
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(t);
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(t);
+      }
+      fs.rmSync(snapshotCwd, { recursive: true, force: true });
     },
   };
 }
@@ -275,9 +303,29 @@ export interface AuditEvent {
 
 /** Completed requests of one user from the audit log, optionally only those that completed within [fromMs, toMs]. */
 export function auditEvents(auditLogPath: string, username: string, fromMs = 0, toMs = Infinity): AuditEvent[] {
+  // kube-apiserver rotates its audit log at 100 MB (--audit-log-maxsize) into audit-<time>.log: read those too.
+  const dir = path.dirname(auditLogPath);
+  const base = path.basename(auditLogPath, '.log');
+  const rotated = fs.readdirSync(dir).filter((f) => f.startsWith(`${base}-`) && f.endsWith('.log')).sort();
   const out: AuditEvent[] = [];
-  for (const line of fs.readFileSync(auditLogPath, 'utf8').split('\n')) {
-    if (!line.includes(username)) continue;
+  for (const file of [...rotated.map((f) => path.join(dir, f)), auditLogPath]) collectAuditEvents(file, username, fromMs, toMs, out);
+  return out;
+}
+
+function collectAuditEvents(file: string, username: string, fromMs: number, toMs: number, out: AuditEvent[]): void {
+  // Line by line from the bytes: at 10,000 relays the log outgrows V8's largest string.
+  const buf = fs.readFileSync(file);
+  const needle = Buffer.from(username);
+  for (let start = 0, end = 0; start < buf.length; start = end + 1) {
+    end = buf.indexOf(10, start);
+    if (end === -1) end = buf.length;
+    const at = buf.indexOf(needle, start);
+    if (at === -1) break;
+    if (at > end) {
+      end = buf.lastIndexOf(10, at); // skip to the line that holds the next match
+      continue;
+    }
+    const line = buf.toString('utf8', start, end);
     let e: AuditEvent;
     try {
       e = JSON.parse(line) as AuditEvent;
@@ -288,7 +336,6 @@ export function auditEvents(auditLogPath: string, username: string, fromMs = 0, 
     const t = Date.parse(e.stageTimestamp);
     if (t >= fromMs && t <= toMs) out.push(e);
   }
-  return out;
 }
 
 export const WRITE_VERBS = new Set(['create', 'update', 'patch', 'delete', 'deletecollection']);

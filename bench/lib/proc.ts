@@ -9,6 +9,13 @@ export function rssMiB(pid: number): number {
   return Number(m[1]) / 1024;
 }
 
+/** VmHWM of a process in MiB: the peak resident memory since it started. */
+export function peakRssMiB(pid: number): number {
+  const m = /^VmHWM:\s+(\d+)\s+kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no VmHWM in /proc/${pid}/status`);
+  return Number(m[1]) / 1024;
+}
+
 const CLOCK_TICKS = 100; // USER_HZ on Linux
 
 /** utime+stime of a process in seconds (from /proc/<pid>/stat). With children: also its reaped children (cutime+cstime). */

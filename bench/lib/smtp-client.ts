@@ -32,7 +32,7 @@ export interface SubmitResult {
 }
 
 /** Reads SMTP replies (multi-line aware) from a socket. */
-class ReplyReader {
+export class ReplyReader {
   private buf = '';
   private waiting: ((r: { code: number; text: string }) => void) | undefined;
   private failed: ((e: Error) => void) | undefined;
@@ -95,55 +95,87 @@ async function expect(reader: ReplyReader, code: number, what: string, trace?: (
   trace?.(what);
 }
 
+/** An authenticated session: TLS up, AUTH accepted, nothing else sent yet. */
+export interface AuthenticatedSession {
+  secure: tls.TLSSocket;
+  reader: ReplyReader;
+  resumed: boolean;
+  fingerprint256?: string;
+  /** The latest TLS session (ticket) the server sent, if any. */
+  session(): Buffer | undefined;
+  /** Closes both sockets (the TLS one and, with STARTTLS, the plaintext one under it). */
+  destroy(): void;
+}
+
+/**
+ * Banner, EHLO, STARTTLS (or implicit TLS), EHLO, AUTH PLAIN. `sockets` always holds the
+ * socket in use, so the caller's timeout can destroy it mid-handshake.
+ */
+export async function openAuthenticated(o: Omit<SubmitOptions, 'body'>, sockets: { sock?: net.Socket; secure?: tls.TLSSocket } = {}): Promise<AuthenticatedSession> {
+  let session: Buffer | undefined;
+  const tlsOpts = (socket?: net.Socket): tls.ConnectionOptions => ({ socket, host: o.host, port: o.port, ca: o.ca, servername: o.servername, session: o.session, minVersion: 'TLSv1.2' });
+  const handshake = (s: tls.TLSSocket) =>
+    new Promise<void>((resolve, reject) => {
+      s.once('secureConnect', () => resolve());
+      s.once('error', reject);
+      s.on('session', (b: Buffer) => (session = b));
+    });
+  let reader = new ReplyReader();
+  let secure: tls.TLSSocket;
+  if (o.mode === 'implicit') {
+    secure = sockets.secure = tls.connect(tlsOpts());
+    secure.setNoDelay(true);
+    await handshake(secure);
+    reader.attach(secure);
+    await expect(reader, 220, 'banner', o.trace);
+    secure.write('EHLO bench.client\r\n');
+    await expect(reader, 250, 'EHLO', o.trace);
+  } else {
+    // No Nagle: small commands go out at once (else delayed ACKs add ~40 ms per round trip).
+    const sock = (sockets.sock = net.connect({ port: o.port, host: o.host, noDelay: true }));
+    reader.attach(sock);
+    await expect(reader, 220, 'banner', o.trace);
+    sock.write('EHLO bench.client\r\n');
+    await expect(reader, 250, 'EHLO', o.trace);
+    sock.write('STARTTLS\r\n');
+    await expect(reader, 220, 'STARTTLS', o.trace);
+    sock.removeAllListeners('data');
+    sock.removeAllListeners('close');
+    sock.removeAllListeners('error');
+    reader.reset();
+    secure = sockets.secure = tls.connect(tlsOpts(sock));
+    await handshake(secure);
+    o.trace?.('TLS handshake');
+    reader = new ReplyReader();
+    reader.attach(secure);
+    secure.write('EHLO bench.client\r\n');
+    await expect(reader, 250, 'EHLO after STARTTLS', o.trace);
+  }
+  const fingerprint256 = secure.getPeerCertificate().fingerprint256;
+  const resumed = secure.isSessionReused();
+  secure.write(`AUTH PLAIN ${Buffer.from(`\0${o.user}\0${o.pass}`).toString('base64')}\r\n`);
+  await expect(reader, 235, 'AUTH', o.trace);
+  return {
+    secure,
+    reader,
+    resumed,
+    fingerprint256,
+    session: () => session,
+    destroy: () => {
+      secure.destroy();
+      sockets.sock?.destroy();
+    },
+  };
+}
+
 export async function submit(o: SubmitOptions): Promise<SubmitResult> {
   const t0 = performance.now();
   const timeoutMs = o.timeoutMs ?? 30_000;
-  let sock: net.Socket | undefined;
-  let secure: tls.TLSSocket | undefined;
-  const timer = setTimeout(() => (secure ?? sock)?.destroy(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
-  let session: Buffer | undefined;
+  const sockets: { sock?: net.Socket; secure?: tls.TLSSocket } = {};
+  const timer = setTimeout(() => (sockets.secure ?? sockets.sock)?.destroy(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
   try {
-    const tlsOpts = (socket?: net.Socket): tls.ConnectionOptions => ({ socket, host: o.host, port: o.port, ca: o.ca, servername: o.servername, session: o.session, minVersion: 'TLSv1.2' });
-    const handshake = (s: tls.TLSSocket) =>
-      new Promise<void>((resolve, reject) => {
-        s.once('secureConnect', () => resolve());
-        s.once('error', reject);
-        s.on('session', (b: Buffer) => (session = b));
-      });
-    let reader = new ReplyReader();
-    if (o.mode === 'implicit') {
-      secure = tls.connect(tlsOpts());
-      secure.setNoDelay(true);
-      await handshake(secure);
-      reader.attach(secure);
-      await expect(reader, 220, 'banner', o.trace);
-      secure.write('EHLO bench.client\r\n');
-      await expect(reader, 250, 'EHLO', o.trace);
-    } else {
-      // No Nagle: small commands go out at once (else delayed ACKs add ~40 ms per round trip).
-      sock = net.connect({ port: o.port, host: o.host, noDelay: true });
-      reader.attach(sock);
-      await expect(reader, 220, 'banner', o.trace);
-      sock.write('EHLO bench.client\r\n');
-      await expect(reader, 250, 'EHLO', o.trace);
-      sock.write('STARTTLS\r\n');
-      await expect(reader, 220, 'STARTTLS', o.trace);
-      sock.removeAllListeners('data');
-      sock.removeAllListeners('close');
-      sock.removeAllListeners('error');
-      reader.reset();
-      secure = tls.connect(tlsOpts(sock));
-      await handshake(secure);
-      o.trace?.('TLS handshake');
-      reader = new ReplyReader();
-      reader.attach(secure);
-      secure.write('EHLO bench.client\r\n');
-      await expect(reader, 250, 'EHLO after STARTTLS', o.trace);
-    }
-    const fingerprint256 = secure.getPeerCertificate().fingerprint256;
-    const resumed = secure.isSessionReused();
-    secure.write(`AUTH PLAIN ${Buffer.from(`\0${o.user}\0${o.pass}`).toString('base64')}\r\n`);
-    await expect(reader, 235, 'AUTH', o.trace);
+    const s = await openAuthenticated(o, sockets);
+    const { secure, reader } = s;
     // Pipelining-free on purpose: one command, one reply, as simple clients do.
     secure.write(`MAIL FROM:<${o.from}>\r\n`);
     await expect(reader, 250, 'MAIL', o.trace);
@@ -157,11 +189,11 @@ export async function submit(o: SubmitOptions): Promise<SubmitResult> {
     secure.write('QUIT\r\n');
     await reader.next().catch(() => undefined);
     // Wait briefly for a TLS 1.3 ticket that may arrive after the handshake.
-    return { ms, resumed, session, fingerprint256 };
+    return { ms, resumed: s.resumed, session: s.session(), fingerprint256: s.fingerprint256 };
   } finally {
     clearTimeout(timer);
-    secure?.destroy();
-    sock?.destroy();
+    sockets.secure?.destroy();
+    sockets.sock?.destroy();
   }
 }
 

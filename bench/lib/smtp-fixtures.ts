@@ -84,6 +84,8 @@ export interface Relay {
 export interface OurRelayOptions {
   /** Durable mode: the queue directory (relay.json `queue`); absent = pass-through. */
   queueDir?: string;
+  /** Overrides of relay.json `limits` (e.g. a longer socketTimeoutMs for idle sessions). */
+  limits?: Partial<RelayConfig['limits']>;
 }
 
 export async function startOurRelay(pki: Pki, sinkPort: number, poolSize: number, name = 'relay', opts: OurRelayOptions = {}): Promise<Relay> {
@@ -104,7 +106,7 @@ export async function startOurRelay(pki: Pki, sinkPort: number, poolSize: number
     upstream: { host: '127.0.0.1', port: sinkPort, tls: 'starttls', credentialsDir: dirs.creds, caDir: dirs.upstreamCa, servername: 'localhost', poolSize, connectTimeoutMs: 5000, timeoutMs: 30_000 },
     policy: { allowedSenderDomains: ['example.com'], maxMessageBytes: 1024 * 1024, maxRecipients: 5 },
     // All bench load is one user from 127.0.0.1: per-client and per-user limits off, or the bench measures the limiter.
-    limits: { maxConnections: 500, socketTimeoutMs: 60_000, closeTimeoutMs: 5000, authFailuresPerMinute: 5, maxConnectionsPerClient: 1000, connectionRatePerMinute: 1_000_000, upstreamPerUserConcurrency: poolSize },
+    limits: { maxConnections: 500, socketTimeoutMs: 60_000, closeTimeoutMs: 5000, authFailuresPerMinute: 5, maxConnectionsPerClient: 1000, connectionRatePerMinute: 1_000_000, upstreamPerUserConcurrency: poolSize, ...opts.limits },
     metricsPort: 0,
   };
   // Postfix's defaults for the retry schedule; a short max age is not what we measure.
