@@ -75,7 +75,11 @@ interface CertManagerModule {
   startCertManager(opts: { kubeconfig: string; workDir: string }): Promise<{ stop(): Promise<void> }>;
 }
 
-export function getFreePort(): Promise<number> {
+/** Ports this process handed out: the kernel may offer a just-closed port again (seen in CI:
+ * one relay got the same port for submission and metrics), so never hand one out twice. */
+const handedOut = new Set<number>();
+
+function freePortOnce(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.unref();
@@ -85,6 +89,16 @@ export function getFreePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+export async function getFreePort(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = await freePortOnce();
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error('getFreePort: the kernel kept offering ports this process already handed out');
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
