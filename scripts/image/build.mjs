@@ -16,7 +16,7 @@ import { BUILD_BASE, RUNTIME_BASE, buildBuildBase, buildRuntimeBase, hostExtraCa
 import { NPM_VERSION, ensureRootfs, nodeVersion } from './rootfs.mjs';
 import { COREDNS_IMAGE, PAUSE_IMAGE, buildCoredns, buildPause, corednsBinary, pauseSource } from './scratch-images.mjs';
 import {
-  BuildError, buildah, buildahLoud, imageExists, imagesDir, inputHash, log, root, run, seconds, stampMatches, stampPath, writeStamp,
+  BuildError, buildah, buildahLoud, imageExists, imagesDir, inputHash, log, root, run, seconds, stampMatches, stampPath, stateDir, writeStamp,
 } from './tools.mjs';
 
 /** How containerd names the operator image (what a pod's `image: smtp-relay-operator:dev` resolves to). */
@@ -154,21 +154,33 @@ function main() {
   log(`done in ${seconds(started)}`);
 }
 
-/** One build at a time (cluster:up runs this too): archives and stamps are not written concurrently. */
+/**
+ * One build at a time on the machine (cluster:up runs this too): the rootfs, buildah's store
+ * and the base stamps in stateDir are shared by every clone, so the lock lives there; a
+ * second build waits for the first (two debootstraps into one directory break each other).
+ */
 function lock() {
-  const file = path.join(imagesDir, 'build.lock');
-  for (let attempt = 0; attempt < 2; attempt++) {
+  fs.mkdirSync(stateDir, { recursive: true });
+  const file = path.join(stateDir, 'build.lock');
+  const deadline = Date.now() + 20 * 60_000;
+  let said = false;
+  for (;;) {
     try {
       fs.writeFileSync(file, `${process.pid}\n`, { flag: 'wx' });
       return () => fs.rmSync(file, { force: true });
     } catch (err) {
       if (err.code !== 'EEXIST') throw err;
       const pid = Number(fs.readFileSync(file, 'utf8'));
-      if (pid > 0 && isAlive(pid)) throw new BuildError(`another image build is running (pid ${pid}, ${file})`);
-      fs.rmSync(file, { force: true }); // left by a build that died
+      if (!(pid > 0 && isAlive(pid))) {
+        fs.rmSync(file, { force: true }); // left by a build that died
+        continue;
+      }
+      if (Date.now() > deadline) throw new BuildError(`another image build (pid ${pid}, ${file}) is still running after 20 minutes`);
+      if (!said) log(`waiting for another image build on this machine (pid ${pid}, ${file}) ...`);
+      said = true;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2000); // a synchronous 2 s sleep
     }
   }
-  throw new BuildError(`could not take ${file}`);
 }
 
 function isAlive(pid) {

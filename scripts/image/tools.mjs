@@ -91,8 +91,12 @@ function hashDir(hash, dir, skip) {
   }
 }
 
+// Stamps live beside what they describe: the rootfs and the bases are in stateDir, shared by
+// every clone on the machine (CI runs in a fresh clone), so a clone whose inputs match skips
+// debootstrap and the bases; an archive step is up to date only while its archive is in this
+// clone's .cache/images too (build.mjs isUpToDate).
 export function stampPath(name) {
-  return path.join(imagesDir, `${name}.stamp`);
+  return path.join(stateDir, 'stamps', `${name}.stamp`);
 }
 
 export function stampMatches(name, digest) {
@@ -101,6 +105,7 @@ export function stampMatches(name, digest) {
 }
 
 export function writeStamp(name, digest) {
+  fs.mkdirSync(path.dirname(stampPath(name)), { recursive: true });
   fs.writeFileSync(stampPath(name), `${digest}\n`);
 }
 
