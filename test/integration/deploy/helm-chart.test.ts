@@ -77,8 +77,11 @@ describe('helm template', () => {
     ['cluster-wide (ClusterRoleBinding)', () => []],
     ['namespaced (a RoleBinding per watched namespace)', () => [`watchNamespaces={${watched.name}}`, 'allowedUpstreamHosts={*.amazonaws.com}']],
   ])('%s: every rendered object passes server-side dry run (namespaced objects in a test namespace)', async (_mode, values) => {
-    const objs = await template(ns.name, values(), ['--include-crds']);
+    // A name of its own: deploy/base's cluster-scoped objects (ClusterRoleBinding
+    // `smtp-relay-operator`) may already exist, applied client-side by other tests.
+    const objs = await template(ns.name, [`fullnameOverride=helm-dry-${ns.name}`.slice(0, 52), ...values()], ['--include-crds']);
     expect(objs.some((o) => o.kind === (values().length === 0 ? 'ClusterRoleBinding' : 'RoleBinding'))).toBe(true);
+    expect(objs.filter((o) => o.kind.startsWith('Cluster')).map((o) => o.metadata.name)).not.toContain('smtp-relay-operator');
     // globalSetup installed the CRD: a dry-run replace validates exactly the chart's copy.
     const crds = objs.filter((o) => o.kind === 'CustomResourceDefinition');
     expect(crds.length).toBeGreaterThan(0);
