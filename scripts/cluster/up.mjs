@@ -122,7 +122,9 @@ function chooseSnapshotter() {
 
 const ctr = (args, opts) => run(path.join(binDir, 'ctr'), [`--address=${paths.containerdSocket}`, '--namespace=k8s.io', ...args], opts);
 
+/** Imports the image archives containerd lacks, or that were rebuilt since; returns the names imported. */
 function importImages(snapshotter) {
+  const imported = [];
   const have = new Set(ctr(['images', 'ls', '-q']).stdout.split('\n').filter(Boolean));
   for (const [name, { archive, ref }] of Object.entries(images)) {
     const stamp = path.join(paths.config, `${name}.imported`);
@@ -134,7 +136,9 @@ function importImages(snapshotter) {
     if (!now.has(ref)) throw new ClusterError(`importing ${archive} did not give image ${ref} (containerd has: ${[...now].join(', ')})`);
     fs.writeFileSync(stamp, `${new Date().toISOString()}\n`);
     say(`imported ${ref}`);
+    imported.push(name);
   }
+  return imported;
 }
 
 function nodeStatus() {
@@ -198,6 +202,8 @@ async function main() {
   writeConfigs(snapshotter);
   await phase('network', () => setUpNetwork());
   const args = componentArgs();
+  /** Images containerd got anew in this run (importImages). */
+  let reimported = [];
 
   await phase('etcd', async () => {
     ensureDaemon('etcd', args.etcd);
@@ -222,7 +228,7 @@ async function main() {
     // The runc shim is found on PATH.
     ensureDaemon('containerd', args.containerd, { ...process.env, PATH: `${binDir}:${process.env.PATH}` });
     await waitFor('containerd', async () => fs.existsSync(paths.containerdSocket) && ctr(['version'], { allowFail: true }).status === 0);
-    importImages(snapshotter);
+    reimported = importImages(snapshotter);
   });
   await phase('kubelet', async () => {
     ensureDaemon('kubelet', args.kubelet, { ...process.env, PATH: `${binDir}:${process.env.PATH}` });
@@ -238,7 +244,14 @@ async function main() {
     await certManager();
   });
   await phase('operator', async () => {
+    const existed = kubectl(['-n', 'smtp-relay-system', 'get', 'deployment/smtp-relay-operator', '-o', 'name'], { allowFail: true }).status === 0;
     kubectl(['apply', '--server-side', '--force-conflicts', '--field-manager=cluster-up', '-k', path.join(repoRoot, 'deploy', 'overlays', 'local-node')]);
+    // Same tag (:dev), new content: running operator pods keep the old image until replaced.
+    // (Relay pods already running keep theirs until they roll; new relays get the new one.)
+    if (existed && reimported.includes('operator')) {
+      kubectl(['-n', 'smtp-relay-system', 'rollout', 'restart', 'deployment/smtp-relay-operator']);
+      say('operator image rebuilt: restarted the operator pods');
+    }
     const r = kubectl(['-n', 'smtp-relay-system', 'rollout', 'status', 'deployment/smtp-relay-operator', '--timeout=180s'], { allowFail: true });
     if (r.status !== 0) {
       const pods = kubectl(['-n', 'smtp-relay-system', 'get', 'pods', '-o', 'wide'], { allowFail: true }).stdout;

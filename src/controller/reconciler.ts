@@ -15,7 +15,7 @@ import { coversDesired } from './covers-desired.js';
 import { Reason } from './reasons.js';
 import { dkimKeysOfSpec, mailAuthEvent, mailAuthTargets, senderDomainsOfSpec, type MailAuthCondition, type MailAuthTarget, type MailAuthView } from './mail-auth/index.js';
 import type { DkimPublicKey } from '../common/dkim-keys.js';
-import { computeStatus, type MailAuthObservation, type CertificateObservation, type DeploymentObservation, type ProbeObservation, type Problem, type TlsSecretFacts } from './status.js';
+import { computeStatus, rolloutProgress, type MailAuthObservation, type CertificateObservation, type DeploymentObservation, type ProbeObservation, type Problem, type TlsSecretFacts } from './status.js';
 import { probeTargets, statusWriteDecision, tlsHealthEvents, type TlsHealthInput, type TlsHealthView } from './tls-health/index.js';
 import { checkTenancy, type TenancyPolicy } from './tenancy.js';
 import type { SecretFactsCache } from './tls-secret.js';
@@ -372,6 +372,8 @@ export class Reconciler {
       expectedFingerprint: refs.tls?.fingerprint,
       caPem: refs.caPem,
       ...(refs.internal?.tls ? { internal: { expectedFingerprint: refs.internal.tls.fingerprint, caPem: refs.internal.caPem } } : {}),
+      // Pods that just rolled (a renewed certificate) are probed once all of them serve.
+      ...(deployment && rolloutProgress(relay, deployment) === undefined ? { settledRollout: String(deployment.generation ?? 0) } : {}),
       canProbe: pending === undefined,
     });
     return {

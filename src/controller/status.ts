@@ -131,8 +131,8 @@ function availableCondition(relay: SmtpRelay, d: DeploymentObservation | undefin
   return { type, status: 'False', reason: Reason.NoReplicasAvailable, message: `No relay replica is available (0 of ${desired}). Check the pods: kubectl describe pods -l app.kubernetes.io/instance=${relay.metadata.name}.` };
 }
 
-/** Why the Deployment is not done rolling out, if it is not. */
-function rolloutProgress(relay: SmtpRelay, d: DeploymentObservation | undefined): { reason: string; message: string } | undefined {
+/** Why the Deployment is not done rolling out, if it is not (undefined: every desired replica is updated and available). */
+export function rolloutProgress(relay: SmtpRelay, d: DeploymentObservation | undefined): { reason: string; message: string } | undefined {
   const desired = replicas(relay);
   if (!d) return { reason: Reason.DeploymentRollingOut, message: 'Waiting for the relay Deployment to be created.' };
   if ((d.observedGeneration ?? 0) < (d.generation ?? 0) || (d.updatedReplicas ?? 0) < desired || (d.replicas ?? 0) > (d.updatedReplicas ?? 0)) {

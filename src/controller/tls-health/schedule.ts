@@ -6,6 +6,14 @@
 // - A change of what is probed (spec generation, the TLS Secret's fingerprint, the
 //   probed addresses) makes a probe due at once: a rotated certificate is checked
 //   within one reconcile, not one interval later.
+// - So does a finished rollout of the relay's workload (a new generation with every replica
+//   updated and available): a renewed certificate rolls the pods, and the probe that ran when
+//   the Secret changed may have met a pod still serving the old one (StaleCertificateServed).
+//   Probing again once the roll is done clears that in seconds, not one interval later.
+// - A stale result (the relay serves another certificate than its Secret's) is re-checked after
+//   STALE_RECHECK_MS, up to STALE_RECHECKS times in a row: a pod that reloads (the kubelet's
+//   Secret sync) or a Service that stops routing to a terminating pod clears it within seconds;
+//   one that stays stale falls back to the interval.
 // - A deep scan (protocol/cipher/group sweep, many handshakes) runs when the spec
 //   generation or the Secret's certificate changes, and at least daily.
 // - A relay whose newest result is older than the interval plus a grace (max(30 s, half the
@@ -17,6 +25,8 @@ export const JITTER_FRACTION = 0.1;
 export const DEEP_SCAN_MAX_AGE_MS = 24 * 3_600_000;
 export const PROBE_DELAY_GRACE_MIN_MS = 30_000;
 export const PROBE_DELAY_GRACE_FRACTION = 0.5;
+export const STALE_RECHECK_MS = 10_000;
+export const STALE_RECHECKS = 6;
 
 /** What the scheduler remembers per relay between probes. */
 export interface ScheduleState {
@@ -52,8 +62,8 @@ export function jitteredInterval(intervalMs: number, random: () => number): numb
 }
 
 /** Identity of a fast probe's subject: a change makes a probe due now. */
-export function probeKey(generation: number | undefined, fingerprint: string | undefined, addresses: string[]): string {
-  return `${generation ?? 0}|${fingerprint ?? ''}|${addresses.join(',')}`;
+export function probeKey(generation: number | undefined, fingerprint: string | undefined, addresses: string[], settledRollout?: string): string {
+  return `${generation ?? 0}|${fingerprint ?? ''}|${addresses.join(',')}|${settledRollout ?? ''}`;
 }
 
 /** Identity of a deep scan's subject: the spec and the certificate. */
@@ -75,6 +85,15 @@ export function started(state: ScheduleState, input: ScheduleInput, p: ScheduleP
     next.deepKey = input.deepKey;
   }
   return next;
+}
+
+/**
+ * When to probe again after a cycle that started at `startedAt` found a stale certificate
+ * (`staleRechecks` such cycles in a row, this one included); undefined: keep the interval.
+ */
+export function staleRecheckAt(startedAt: number, staleRechecks: number, intervalMs: number): number | undefined {
+  if (staleRechecks > STALE_RECHECKS || intervalMs <= STALE_RECHECK_MS) return undefined;
+  return startedAt + STALE_RECHECK_MS;
 }
 
 export interface ProbeDelay {

@@ -10,7 +10,7 @@
 // and never delays another relay's reconcile. Global concurrency is bounded by a
 // semaphore (--probe-concurrency): a cluster with many relays probes at most that
 // many endpoints at once. Probes of a relay whose probed subject just changed (new relay,
-// spec generation, Secret certificate, addresses) wait in the semaphore's urgent line, ahead of
+// spec generation, Secret certificate, addresses, a finished rollout of its pods) wait in the semaphore's urgent line, ahead of
 // the routine ones, and supersede a routine cycle of the same relay still waiting for slots.
 // A relay whose results are older than the interval plus a grace gets probeDelayedSince
 // (status: ProbeDelayed), and the reconcile is asked back when that moment comes.
@@ -20,7 +20,7 @@ import { DEFAULT_FULL_HANDSHAKE_EVERY_MS, DEFAULT_TIMEOUT_MS, TlsSessionCache, d
 import type { DeepScanResult, ProbeOptions, ProbeResult } from '../../probe/index.js';
 import { parseDuration } from '../builders/index.js';
 import type { ProbeMetrics } from './metrics.js';
-import { DEFAULT_PROBE_INTERVAL_MS, deepKey, plan, probeDelay, probeKey, started, type ScheduleState } from './schedule.js';
+import { DEFAULT_PROBE_INTERVAL_MS, deepKey, plan, probeDelay, probeKey, staleRecheckAt, started, type ScheduleState } from './schedule.js';
 import { inClusterEndpointName, type ProbeTarget } from './targets.js';
 import { Semaphore } from '../../common/semaphore.js';
 
@@ -62,6 +62,11 @@ export interface TlsHealthInput {
   caPem?: string;
   /** spec.tls.internalCertificate's Secret: what the in-cluster targets (ProbeTarget.inClusterName) must serve, and its CA. */
   internal?: { expectedFingerprint?: string; caPem?: string };
+  /**
+   * The workload's generation when its rollout is done (every replica updated and available),
+   * undefined while it rolls: a newly settled rollout makes a probe due at once.
+   */
+  settledRollout?: string;
   /** False while nothing can answer yet (no available replica): report, do not probe. */
   canProbe: boolean;
 }
@@ -88,6 +93,10 @@ interface RelayState {
   running: boolean;
   /** Number of the newest cycle; an older cycle still waiting for slots is superseded and skips its probes. */
   cycle: number;
+  /** The last settled rollout seen (TlsHealthInput.settledRollout), kept while the next one rolls. */
+  settledRollout?: string;
+  /** Cycles in a row that found a stale certificate (schedule.ts: staleRecheckAt). */
+  staleCycles: number;
 }
 
 export function intervalOf(relay: SmtpRelay, overrideMs?: number): number {
@@ -120,16 +129,17 @@ export class TlsHealthScheduler {
     const key = `${relay.metadata.namespace}/${relay.metadata.name}`;
     let state = this.relays.get(key);
     if (!state) {
-      state = { schedule: {}, results: new Map(), running: false, cycle: 0 };
+      state = { schedule: {}, results: new Map(), running: false, cycle: 0, staleCycles: 0 };
       this.relays.set(key, state);
     }
+    if (input.settledRollout !== undefined) state.settledRollout = input.settledRollout;
     const endpoints = this.view(state, input.targets);
     if (!input.canProbe || input.targets.length === 0 || this.stopped) return { endpoints };
     const now = this.now();
     const scheduleInput = {
       now,
       // A rotated in-cluster certificate is probed at once, like a rotated public one.
-      probeKey: probeKey(relay.metadata.generation, [input.expectedFingerprint, input.internal?.expectedFingerprint].filter(Boolean).join('/') || undefined, input.targets.map((t) => `${t.name}=${t.host}:${t.port}`)),
+      probeKey: probeKey(relay.metadata.generation, [input.expectedFingerprint, input.internal?.expectedFingerprint].filter(Boolean).join('/') || undefined, input.targets.map((t) => `${t.name}=${t.host}:${t.port}`), state.settledRollout),
       deepKey: deepKey(relay.metadata.generation, input.expectedFingerprint),
     };
     const interval = intervalOf(relay, this.opts.intervalOverrideMs);
@@ -142,7 +152,7 @@ export class TlsHealthScheduler {
     state.schedule = started(state.schedule, scheduleInput, p, interval, this.random);
     state.running = true;
     const cycle = ++state.cycle;
-    const job = this.runCycle(key, state, input, p.deep, cycle, urgent).finally(() => {
+    const job = this.runCycle(key, state, input, p.deep, cycle, urgent, now, interval).finally(() => {
       if (state.cycle === cycle) state.running = false;
       this.inflight.delete(job);
     });
@@ -183,7 +193,7 @@ export class TlsHealthScheduler {
     return out.length > 0 ? out : undefined;
   }
 
-  private async runCycle(key: string, state: RelayState, input: TlsHealthInput, deep: boolean, cycle: number, urgent: boolean): Promise<void> {
+  private async runCycle(key: string, state: RelayState, input: TlsHealthInput, deep: boolean, cycle: number, urgent: boolean, startedAt: number, intervalMs: number): Promise<void> {
     const { relay } = input;
     const log = this.opts.logger.child({ namespace: relay.metadata.namespace, name: relay.metadata.name });
     const probe = this.opts.probe ?? probeEndpoint;
@@ -236,6 +246,11 @@ export class TlsHealthScheduler {
     for (const r of results) if (r) state.results.set(r.target.name, r);
     this.cycles++;
     const endpoints = this.view(state, input.targets) ?? [];
+    // A stale certificate usually clears within seconds (a reload, a Service catching up): look again soon.
+    const stale = endpoints.some((e) => e.failures?.some((f) => f.reason === 'stale-certificate-served'));
+    state.staleCycles = stale ? state.staleCycles + 1 : 0;
+    const recheckAt = stale ? staleRecheckAt(startedAt, state.staleCycles, intervalMs) : undefined;
+    if (recheckAt !== undefined && (state.schedule.nextDueAt === undefined || recheckAt < state.schedule.nextDueAt)) state.schedule = { ...state.schedule, nextDueAt: recheckAt };
     this.opts.metrics?.setProbes(
       relay.metadata.namespace,
       relay.metadata.name,
