@@ -124,7 +124,11 @@ const STALLED_RETRY_MAX_MS = 5 * 60_000;
 
 export class Reconciler {
   private readonly stalledAttempts = new Map<string, number>();
-  /** The status we last wrote per key, and the resourceVersion of the relay it was computed from (the cache may lag our own write). */
+  /**
+   * The status we last wrote per key, and the resourceVersion of the relay it was computed from:
+   * the cache may lag our own write. Dropped once the cache shows a newer relay (it then holds
+   * that status, or something newer), so at rest nothing is kept here (~1.5 KiB per relay).
+   */
   private readonly written = new Map<string, { fromResourceVersion: string | undefined; status: SmtpRelayStatus }>();
   /**
    * Per relay key, per child "Kind/name": "<child uid>:<digest of what we applied>".
@@ -135,6 +139,11 @@ export class Reconciler {
   private readonly appliedDigests = new Map<string, Map<string, string>>();
   private readonly now: () => Date;
   private readonly maxRequeueMs: number;
+
+  /** Statuses written that the cache has not shown yet (for tests and figures). */
+  get statusCopies(): number {
+    return this.written.size;
+  }
 
   constructor(private readonly opts: ReconcilerOptions) {
     this.now = opts.now ?? (() => new Date());
@@ -163,8 +172,12 @@ export class Reconciler {
     const refs = await this.checkReferences(relay, problems);
     const certManager = issuerRefs(relay).length > 0 ? await this.checkIssuers(relay, problems) : true;
 
-    const last = this.written.get(key);
-    const stored = last && last.fromResourceVersion === relay.metadata.resourceVersion ? last.status : relay.status;
+    let last = this.written.get(key);
+    if (last && last.fromResourceVersion !== relay.metadata.resourceVersion) {
+      this.written.delete(key);
+      last = undefined;
+    }
+    const stored = last ? last.status : relay.status;
     // While something needs a human the workload is held as it is (applyChild), so no pod is asked to drain either.
     const queue = this.planQueue(key, relay, stored, problems.length > 0);
 
