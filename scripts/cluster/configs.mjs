@@ -200,6 +200,16 @@ export function componentArgs() {
       `--service-account-key-file=${pki('service-account.pub')}`,
       `--service-account-signing-key-file=${pki('service-account.key')}`,
       `--service-cluster-ip-range=${net.serviceCidr}`,
+      // API aggregation, for metrics-server (the HPA's metrics.k8s.io): the proxy's client identity,
+      // and endpoint routing (the aggregator dials the EndpointSlice's NODE_IP, not a ClusterIP).
+      `--requestheader-client-ca-file=${pki('ca.crt')}`,
+      '--requestheader-allowed-names=front-proxy-client',
+      '--requestheader-username-headers=X-Remote-User',
+      '--requestheader-group-headers=X-Remote-Group',
+      '--requestheader-extra-headers-prefix=X-Remote-Extra-',
+      `--proxy-client-cert-file=${pki('front-proxy-client.crt')}`,
+      `--proxy-client-key-file=${pki('front-proxy-client.key')}`,
+      '--enable-aggregator-routing=true',
       '--profiling=false',
       '--v=0',
     ],
@@ -257,6 +267,60 @@ export function componentArgs() {
       '--certificate-request-maximum-backoff-duration=30s',
       '--v=2',
     ],
+    // The resource metrics API (metrics.k8s.io) that the HPA controller reads: a host process with
+    // the admin kubeconfig (in a real cluster: a pod with its own RBAC), scraping the kubelet's
+    // /metrics/resource with the API server's kubelet-client identity, verifying the kubelet's cert.
+    'metrics-server': [
+      path.join(binDir, 'metrics-server'),
+      `--kubeconfig=${kc('admin')}`,
+      `--authentication-kubeconfig=${kc('admin')}`,
+      `--authorization-kubeconfig=${kc('admin')}`,
+      `--bind-address=${net.nodeIp}`,
+      `--secure-port=${ports.metricsServer}`,
+      `--tls-cert-file=${pki('metrics-server.crt')}`,
+      `--tls-private-key-file=${pki('metrics-server.key')}`,
+      `--cert-dir=${path.join(paths.pki, 'metrics-server-generated')}`,
+      `--kubelet-certificate-authority=${pki('ca.crt')}`,
+      `--kubelet-client-certificate=${pki('apiserver-kubelet-client.crt')}`,
+      `--kubelet-client-key=${pki('apiserver-kubelet-client.key')}`,
+      '--kubelet-preferred-address-types=InternalIP',
+      `--kubelet-port=${ports.kubelet}`,
+      // The HPA controller syncs every 15 s: fresh metrics at that pace (10 s is the minimum).
+      '--metric-resolution=10s',
+      '--profiling=false',
+      '--v=1',
+    ],
     'local-path-provisioner': [process.execPath, fileURLToPath(new URL('./provisioner.mjs', import.meta.url)), `--kubeconfig=${kc('admin')}`, `--dir=${paths.volumes}`],
   };
+}
+
+/**
+ * metrics-server's registration: the APIService for metrics.k8s.io (trusting the cluster CA that
+ * signed its serving cert) and a selectorless Service whose Endpoints name the host process on NODE_IP
+ * (the EndpointSlice mirroring controller makes the slice).
+ */
+export function metricsApiObjects(caPem) {
+  const port = { name: 'https', port: 443, targetPort: ports.metricsServer, protocol: 'TCP' };
+  return [
+    { apiVersion: 'v1', kind: 'Service', metadata: { name: 'metrics-server', namespace: 'kube-system' }, spec: { ports: [port] } },
+    {
+      apiVersion: 'v1',
+      kind: 'Endpoints',
+      metadata: { name: 'metrics-server', namespace: 'kube-system' },
+      subsets: [{ addresses: [{ ip: net.nodeIp }], ports: [{ name: 'https', port: ports.metricsServer, protocol: 'TCP' }] }],
+    },
+    {
+      apiVersion: 'apiregistration.k8s.io/v1',
+      kind: 'APIService',
+      metadata: { name: 'v1beta1.metrics.k8s.io' },
+      spec: {
+        group: 'metrics.k8s.io',
+        version: 'v1beta1',
+        service: { name: 'metrics-server', namespace: 'kube-system', port: 443 },
+        caBundle: Buffer.from(caPem).toString('base64'),
+        groupPriorityMinimum: 100,
+        versionPriority: 100,
+      },
+    },
+  ];
 }

@@ -130,7 +130,7 @@ async function main() {
   if (!fs.existsSync(stateDir)) say('no .cache/cluster: checking that nothing is left anyway');
 
   // Workload side first, while containerd still answers.
-  for (const name of ['local-path-provisioner', 'cert-manager', 'kube-proxy', 'kubelet']) if (await stopDaemon(name)) say(`stopped ${name}`);
+  for (const name of ['metrics-server', 'local-path-provisioner', 'cert-manager', 'kube-proxy', 'kubelet']) if (await stopDaemon(name)) say(`stopped ${name}`);
   const containerIds = removeContainers();
   if (await stopDaemon('containerd')) say('stopped containerd');
   // runc shims outlive containerd; each names our socket on its command line.

@@ -40,6 +40,8 @@ export const ports = {
   kubeProxyHealthz: 10256,
   kubeProxyMetrics: 10249,
   coreDnsMetrics: 9153,
+  // metrics-server's API (metrics.k8s.io), on NODE_IP: the API server's aggregator dials it there.
+  metricsServer: 10262,
 };
 
 export const apiServerUrl = `https://${net.nodeIp}:${ports.apiServer}`;
@@ -110,4 +112,5 @@ export const components = [
   'kube-proxy',
   'cert-manager',
   'local-path-provisioner',
+  'metrics-server',
 ];

@@ -32,6 +32,10 @@ const leaves = {
   'kube-controller-manager': ['/CN=system:kube-controller-manager', client],
   'kube-scheduler': ['/CN=system:kube-scheduler', client],
   'kube-proxy': ['/CN=system:kube-proxy', client],
+  // API aggregation: the API server proxies metrics.k8s.io to metrics-server with this identity
+  // (--requestheader-allowed-names). Production clusters use a CA of its own for it; one CA here.
+  'front-proxy-client': ['/CN=front-proxy-client', client],
+  'metrics-server': ['/CN=metrics-server', server(`IP:${net.nodeIp},DNS:metrics-server.kube-system.svc`)],
 };
 
 /** Client cert per kubeconfig (admin's comes from createPki). */

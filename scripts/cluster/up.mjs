@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
-import { componentArgs, containerdConfig, cniConflist, kubeletConfig, kubeProxyConfig } from './configs.mjs';
+import { componentArgs, containerdConfig, cniConflist, kubeletConfig, kubeProxyConfig, metricsApiObjects } from './configs.mjs';
 import { logFile, logTail, runningPid, startDaemon, waitFor } from './daemons.mjs';
 import { ClusterError, canLowerOomScore, overlayfsAvailable, preflight, recordMachineState, run, setUpNetwork } from './host.mjs';
 import { binDir, images, net, nodeName, paths, ports, repoRoot } from './layout.mjs';
@@ -190,6 +190,17 @@ async function certManager() {
   });
 }
 
+/** metrics-server (the HPA's resource metrics) and its APIService, which must turn Available. */
+async function metricsServer(argv) {
+  ensureDaemon('metrics-server', argv);
+  const objects = metricsApiObjects(fs.readFileSync(path.join(paths.pki, 'ca.crt'), 'utf8'));
+  kubectl(['apply', '--server-side', '--force-conflicts', '--field-manager=cluster-up', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }) });
+  await waitFor('metrics-server', async () => {
+    const api = getJson(['get', 'apiservice', 'v1beta1.metrics.k8s.io']);
+    return api?.status?.conditions?.some((c) => c.type === 'Available' && c.status === 'True') ?? false;
+  });
+}
+
 // ---------- main ----------
 
 async function main() {
@@ -238,10 +249,11 @@ async function main() {
     ensureDaemon('kube-proxy', args['kube-proxy']);
     await waitFor('kube-proxy', async () => (await fetch(`http://127.0.0.1:${ports.kubeProxyHealthz}/healthz`)).status === 200);
   });
-  await phase('addons (CoreDNS, storage, cert-manager)', async () => {
+  await phase('addons (CoreDNS, storage, cert-manager, metrics-server)', async () => {
     kubectl(['apply', '-f', path.join(repoRoot, 'scripts', 'cluster', 'manifests')]);
     ensureDaemon('local-path-provisioner', args['local-path-provisioner']);
     await certManager();
+    await metricsServer(args['metrics-server']);
   });
   await phase('operator', async () => {
     const existed = kubectl(['-n', 'smtp-relay-system', 'get', 'deployment/smtp-relay-operator', '-o', 'name'], { allowFail: true }).status === 0;

@@ -14,7 +14,9 @@
 //  - Namespaces (metadata only): labels (spec.users.namespaceSelector);
 //  - SmtpRelay, SmtpUser: the whole object (spec, status, annotations) but kubectl's
 //    last-applied copy of it.
-// Every transform is pure and returns a new object.
+// Every transform is pure and returns a new object. `interned` wraps a transform so that equal
+// strings across cached objects are one (src/kube/intern.ts).
+import { StringInterner } from '../kube/intern.js';
 import type { KubeObject } from '../kube/types.js';
 import { appliedFieldSet, projectOnFields } from '../kube/managed-fields.js';
 import { FIELD_MANAGER } from './builders/index.js';
@@ -109,4 +111,12 @@ export function childShape(kind: string): CacheTransform {
     if (kept) rest.status = kept;
     return withFields(obj, ownershipMetadata(obj.metadata), rest);
   };
+}
+
+/** One table for every cache of the process: the same strings recur across kinds (names, labels, owner). */
+const interner = new StringInterner();
+
+/** The transform, then its result's strings interned (the result is a new object, or the freshly parsed event). */
+export function interned(transform: CacheTransform): CacheTransform {
+  return (obj) => interner.object(transform(obj));
 }

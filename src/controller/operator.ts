@@ -12,7 +12,7 @@ import { createInformerFor } from '../kube/multi-namespace.js';
 import type { KubeObject } from '../kube/types.js';
 import { createWorkQueue, runWorkers, type Workers } from '../kube/workqueue.js';
 import { CHILD_KINDS, LABEL_INSTANCE, MANAGED_SELECTOR, referencedSecrets } from './builders/index.js';
-import { childShape, customResourceShape, labelledShape, podShape, secretShape } from './cache-shape.js';
+import { childShape, customResourceShape, interned, labelledShape, podShape, secretShape } from './cache-shape.js';
 import { createClusterAccess, readSecret } from './cluster.js';
 import type { OperatorOptions } from './flags.js';
 import type { DeepScanResult, ProbeOptions, ProbeResult } from '../probe/index.js';
@@ -68,23 +68,23 @@ export async function startOperator(opts: OperatorOptions, deps: OperatorDeps): 
   // --namespace a,b: every informer lists and watches those namespaces only, so every write (children, status, Events) stays in them.
   const namespaces = opts.namespaces;
 
-  const relays = createInformerFor<KubeObject>(kc, { apiVersion: API_VERSION, kind: KIND, plural: PLURAL, transform: customResourceShape }, namespaces);
+  const relays = createInformerFor<KubeObject>(kc, { apiVersion: API_VERSION, kind: KIND, plural: PLURAL, transform: interned(customResourceShape) }, namespaces);
   // Which relays reference a Secret: "namespace/secret" -> relays, so a Secret event wakes exactly them.
   relays.addIndex(SECRET_INDEX, (obj) => referencedSecrets(obj as unknown as SmtpRelay).map((r) => `${obj.metadata.namespace}/${r.name}`));
   relays.addIndex(ISSUER_INDEX, (obj) => issuerIndexValues(obj as unknown as SmtpRelay));
-  const secrets = createInformerFor<KubeObject>(kc, { apiVersion: 'v1', kind: 'Secret', plural: 'secrets', metadataOnly: true, transform: secretShape }, namespaces);
+  const secrets = createInformerFor<KubeObject>(kc, { apiVersion: 'v1', kind: 'Secret', plural: 'secrets', metadataOnly: true, transform: interned(secretShape) }, namespaces);
   // The relays' pods (IPs for the queue's GET /queue and POST /drain) and queue claims (names only: stranded mail).
-  const pods = createInformerFor<KubeObject>(kc, { apiVersion: 'v1', kind: 'Pod', plural: 'pods', labelSelector: MANAGED_SELECTOR, transform: podShape }, namespaces);
-  const claims = createInformerFor<KubeObject>(kc, { apiVersion: 'v1', kind: 'PersistentVolumeClaim', plural: 'persistentvolumeclaims', labelSelector: MANAGED_SELECTOR, metadataOnly: true, transform: labelledShape }, namespaces);
+  const pods = createInformerFor<KubeObject>(kc, { apiVersion: 'v1', kind: 'Pod', plural: 'pods', labelSelector: MANAGED_SELECTOR, transform: interned(podShape) }, namespaces);
+  const claims = createInformerFor<KubeObject>(kc, { apiVersion: 'v1', kind: 'PersistentVolumeClaim', plural: 'persistentvolumeclaims', labelSelector: MANAGED_SELECTOR, metadataOnly: true, transform: interned(labelledShape) }, namespaces);
 
   // SmtpUsers (controller/users), and the namespaces' labels for spec.users.namespaceSelector
   // (metadata only; cluster-scoped, so not in a namespaced install, where a namespace is known by its name only).
-  const users = createInformerFor<KubeObject>(kc, { apiVersion: API_VERSION, kind: USER_KIND, plural: USER_PLURAL, transform: customResourceShape }, namespaces);
+  const users = createInformerFor<KubeObject>(kc, { apiVersion: API_VERSION, kind: USER_KIND, plural: USER_PLURAL, transform: interned(customResourceShape) }, namespaces);
   users.addIndex(USER_RELAY_INDEX, (obj) => {
     const ref = (obj as unknown as SmtpUser).spec?.relayRef;
     return ref ? [`${ref.namespace}/${ref.name}`] : [];
   });
-  const namespaceInformer = namespaces ? undefined : createInformer<KubeObject>(kc, { apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', metadataOnly: true, transform: labelledShape });
+  const namespaceInformer = namespaces ? undefined : createInformer<KubeObject>(kc, { apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', metadataOnly: true, transform: interned(labelledShape) });
   const userQueue = createWorkQueue({ name: 'smtpuser', baseDelayMs: 500, maxDelayMs: 5 * 60_000 });
   const enqueueUsersOf = (relayKey: string) => {
     for (const u of users.byIndex(USER_RELAY_INDEX, relayKey)) userQueue.add(objectKey(u));
@@ -120,7 +120,7 @@ export async function startOperator(opts: OperatorOptions, deps: OperatorDeps): 
   const enqueueOwner = (obj: KubeObject) => enqueue(controllerOwnerKey(obj, KIND, API_VERSION.split('/')[0]));
 
   function startChildInformer(kind: (typeof CHILD_KINDS)[number]): KubeInformer<KubeObject> {
-    const informer = createInformerFor<KubeObject>(kc, { apiVersion: kind.apiVersion, kind: kind.kind, plural: kind.plural, labelSelector: MANAGED_SELECTOR, transform: childShape(kind.kind) }, namespaces);
+    const informer = createInformerFor<KubeObject>(kc, { apiVersion: kind.apiVersion, kind: kind.kind, plural: kind.plural, labelSelector: MANAGED_SELECTOR, transform: interned(childShape(kind.kind)) }, namespaces);
     for (const event of ['add', 'update', 'delete'] as const) informer.on(event, enqueueOwner);
     informer.onError((err) => logger.warn('informer error', { kind: kind.kind, error: String(err) }));
     children.set(kind.kind, informer);
