@@ -285,8 +285,9 @@ export function componentArgs() {
       `--kubelet-client-key=${pki('apiserver-kubelet-client.key')}`,
       '--kubelet-preferred-address-types=InternalIP',
       `--kubelet-port=${ports.kubelet}`,
-      // The HPA controller syncs every 15 s: fresh metrics at that pace (10 s is the minimum).
-      '--metric-resolution=10s',
+      // The HPA controller syncs every 15 s: fresh metrics at that pace (it must exceed the
+      // 10 s kubelet request timeout; upstream's default is 60 s).
+      '--metric-resolution=15s',
       '--profiling=false',
       '--v=1',
     ],

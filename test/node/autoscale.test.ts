@@ -22,7 +22,7 @@ interface Hpa {
 }
 
 let env: RelayEnv;
-const get = async <T>(kind: string, name: string): Promise<T> => JSON.parse(await run(['-n', NS, 'get', kind, name, '-o', 'json'])) as T;
+const get = async <T>(kind: string, name: string): Promise<T> => JSON.parse(await run(['-n', NS, 'get', kind, name, '-o', 'json', '--show-managed-fields'])) as T;
 const relay = () => get<Relay>('smtprelay', RELAY);
 const deploymentReplicas = async () => (await get<{ spec: { replicas: number }; metadata: { generation: number } }>('deployment', RELAY));
 
@@ -65,7 +65,7 @@ describe('HorizontalPodAutoscaler on an SmtpRelay (real HPA controller, metrics-
     expect(memory).toMatch(/^\d+(k|Ki|M|Mi|G|Gi)?$/);
     // Who owns spec.replicas now: the HPA's writer of /scale, never the operator (it writes status only).
     const owners = (scaledUp.metadata.managedFields ?? []).filter((f) => f.fieldsV1?.['f:spec'] && 'f:replicas' in f.fieldsV1['f:spec']).map((f) => f.manager);
-    expect(owners).toContain('kube-controller-manager');
+    expect(owners).toEqual(['kube-controller-manager']);
     expect(owners).not.toContain('smtp-relay-operator');
 
     // The operator follows: two Ready pods, status.replicas 2 (what /scale reports as current).
