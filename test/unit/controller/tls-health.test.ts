@@ -335,68 +335,60 @@ describe('TlsHealthScheduler', () => {
     await sched.stop();
   });
 
-  test('a renewed certificate: stale while the pods roll, probed again the moment the rollout settles, healthy without waiting an interval', async () => {
-    let now = T0;
-    let served = 'ab'.repeat(32);
-    const calls: string[] = [];
+  /** A scheduler whose prober meets `world.served` at `world.now`; world.probes records each probe (ms after T0, certificate). */
+  function servingScheduler() {
+    const world = { now: T0, served: 'ab'.repeat(32), probes: [] as { at: number; served: string }[] };
     const sched = new TlsHealthScheduler({
       concurrency: 10,
       logger,
-      now: () => now,
+      now: () => world.now,
       random: () => 0.5,
       onProbed: () => undefined,
       probe: async (o) => {
-        calls.push(`probe:${served.slice(0, 2)}`);
-        return fakeResult(o, served);
+        world.probes.push({ at: world.now - T0, served: world.served.slice(0, 2) });
+        return { ...fakeResult(o, world.served), startedAt: new Date(world.now).toISOString() };
       },
       deepScan: async () => ({ checks: [], startedAt: new Date(T0).toISOString() }) as unknown as DeepScanResult,
     });
+    return { world, sched };
+  }
+
+  test('a renewed certificate: stale while the pods roll, probed again the moment the rollout settles, healthy without waiting an interval', async () => {
+    const { world, sched } = servingScheduler();
+    const calls = () => world.probes.map((p) => `probe:${p.served}`);
     const r = relay({ tls: { secretName: 'x' } });
     const input = (fp: string, settledRollout?: string) => ({ relay: r, targets: [targets[0]!], servername: 'smtp.example.com', expectedFingerprint: fp, canProbe: true, ...(settledRollout ? { settledRollout } : {}) });
     const settle = () => new Promise((res) => setTimeout(res, 5));
     sched.observe(input('ab'.repeat(32), '1'));
     await settle();
     // The Secret renews; the pods still serve the old certificate and start to roll (generation 2, not settled).
-    now += 5000;
+    world.now += 5000;
     sched.observe(input('cd'.repeat(32)));
     await settle();
     expect(sched.observe(input('cd'.repeat(32))).endpoints![0]).toMatchObject({ healthy: false, failures: [expect.objectContaining({ reason: 'stale-certificate-served' })] });
     // Rolling: no settled rollout reported, nothing new to probe (the stale re-check is 10 s after the stale probe).
-    now += 3000;
-    served = 'cd'.repeat(32);
+    world.now += 3000;
+    world.served = 'cd'.repeat(32);
     expect(sched.observe(input('cd'.repeat(32))).nextProbeInMs).toBe(7000);
     await settle();
-    expect(calls).toEqual(['probe:ab', 'probe:ab']);
+    expect(calls()).toEqual(['probe:ab', 'probe:ab']);
     // The rollout of generation 2 settles 8 s after the renewal: probed at once, healthy.
-    now += 5000;
+    world.now += 5000;
     sched.observe(input('cd'.repeat(32), '2'));
     await settle();
-    expect(calls).toEqual(['probe:ab', 'probe:ab', 'probe:cd']);
+    expect(calls()).toEqual(['probe:ab', 'probe:ab', 'probe:cd']);
     expect(sched.observe(input('cd'.repeat(32), '2')).endpoints![0]).toMatchObject({ healthy: true, matchesSecret: true });
     // The same settled rollout again (or none reported): no extra probe.
     sched.observe(input('cd'.repeat(32), '2'));
     sched.observe(input('cd'.repeat(32)));
     await settle();
-    expect(calls).toHaveLength(3);
+    expect(calls()).toHaveLength(3);
     await sched.stop();
   });
 
   test('a stale certificate is re-checked every 10 s, six times in a row, then at the interval; a healthy result resets the count', async () => {
-    let now = T0;
-    let served = 'ab'.repeat(32);
-    const starts: number[] = [];
-    const sched = new TlsHealthScheduler({
-      concurrency: 10,
-      logger,
-      now: () => now,
-      random: () => 0.5,
-      onProbed: () => undefined,
-      probe: async (o) => {
-        starts.push(now - T0);
-        return { ...fakeResult(o, served), startedAt: new Date(now).toISOString() };
-      },
-      deepScan: async () => ({ checks: [], startedAt: new Date(T0).toISOString() }) as unknown as DeepScanResult,
-    });
+    const { world, sched } = servingScheduler();
+    const starts = () => world.probes.map((p) => p.at);
     const r = relay({ tls: { secretName: 'x' } });
     const observe = () => sched.observe({ relay: r, targets: [targets[0]!], servername: 'smtp.example.com', expectedFingerprint: 'cd'.repeat(32), canProbe: true });
     // Drive the clock as the reconcile would: observe, wait for the probe, jump to when it asks back.
@@ -405,22 +397,22 @@ describe('TlsHealthScheduler', () => {
       observe();
       await new Promise((res) => setTimeout(res, 5));
       last = observe();
-      now += last.nextProbeInMs!;
+      world.now += last.nextProbeInMs!;
       return last.nextProbeInMs!;
     };
     const waits: number[] = [];
     for (let i = 0; i < 8; i++) waits.push(await step());
-    // The first probe, six re-checks 10 s apart, then the minute (the grace wake-up aside, it stays stale).
-    expect(starts.slice(0, 8)).toEqual([0, 10_000, 20_000, 30_000, 40_000, 50_000, 60_000, 120_000]);
+    // The first probe, six re-checks 10 s apart, then the minute.
+    expect(starts().slice(0, 8)).toEqual([0, 10_000, 20_000, 30_000, 40_000, 50_000, 60_000, 120_000]);
     expect(waits.slice(0, 6)).toEqual([10_000, 10_000, 10_000, 10_000, 10_000, 10_000]);
     // The pod reloads: healthy, and a later stale episode gets its six re-checks again.
-    served = 'cd'.repeat(32);
+    world.served = 'cd'.repeat(32);
     await step();
     expect(last!.endpoints![0]).toMatchObject({ healthy: true });
-    served = 'ef'.repeat(32);
-    const before = starts.length;
+    world.served = 'ef'.repeat(32);
+    const before = starts().length;
     for (let i = 0; i < 3; i++) await step();
-    expect(starts.slice(before).map((t, i, a) => (i === 0 ? 0 : t - a[i - 1]!))).toEqual([0, 10_000, 10_000]);
+    expect(starts().slice(before).map((t, i, a) => (i === 0 ? 0 : t - a[i - 1]!))).toEqual([0, 10_000, 10_000]);
     await sched.stop();
   });
 });
