@@ -231,8 +231,10 @@ export function componentArgs() {
       `--cluster-signing-cert-file=${pki('ca.crt')}`,
       `--cluster-signing-key-file=${pki('ca.key')}`,
       '--use-service-account-credentials=true',
-      // Every default controller, the HPA one included (it is on by default).
+      // Every default controller, the HPA one included (it is on by default), syncing every 5 s
+      // (upstream: 15 s) so the HPA test on the node takes seconds, not a minute.
       '--controllers=*',
+      '--horizontal-pod-autoscaler-sync-period=5s',
       '--profiling=false',
       '--v=1',
     ],
