@@ -7,6 +7,7 @@ import { API_VERSION, KIND, type SmtpRelay, type SmtpRelayStatus } from '../api/
 import { applyObject, applyStatus, deleteObject, getObject } from '../kube/apply.js';
 import { isForbidden, isNotFound } from '../kube/errors.js';
 import { kubeRequest, resourcePath } from '../kube/http.js';
+import type { KubeInformer } from '../kube/informer.js';
 import type { Informer, KubeObject } from '../kube/types.js';
 import { FIELD_MANAGER, LABEL_INSTANCE } from './builders/index.js';
 import type { ClusterAccess } from './reconciler.js';
@@ -15,18 +16,31 @@ export interface ClusterDeps {
   kubeConfig: KubeConfig;
   relays: Informer<KubeObject>;
   secrets: Informer<KubeObject>;
-  /** Child informers by kind (Certificate may be absent until cert-manager is installed). */
-  children: () => Map<string, Informer<KubeObject>>;
+  /** Child informers by kind (Certificate may be absent until cert-manager is installed), each with indexByInstance. */
+  children: () => Map<string, KubeInformer<KubeObject>>;
   certManagerInstalled: () => Promise<boolean>;
   recordEvent: (relay: SmtpRelay, type: 'Normal' | 'Warning', reason: string, message: string) => Promise<void>;
-  /** Relay pods (our labels): their IPs for GET /queue and POST /drain. */
-  pods?: Informer<KubeObject>;
-  /** The queue's PersistentVolumeClaims (metadata only, our labels). */
-  claims?: Informer<KubeObject>;
+  /** Relay pods (our labels, indexByInstance): their IPs for GET /queue and POST /drain. */
+  pods?: KubeInformer<KubeObject>;
+  /** The queue's PersistentVolumeClaims (metadata only, our labels, indexByInstance). */
+  claims?: KubeInformer<KubeObject>;
 }
 
-function ofRelay(informer: Informer<KubeObject> | undefined, relay: SmtpRelay): KubeObject[] {
-  return (informer?.list(relay.metadata.namespace) ?? []).filter((o) => o.metadata.labels?.[LABEL_INSTANCE] === relay.metadata.name);
+/** The index that finds a relay's children, pods and claims: "namespace/instance label". */
+export const INSTANCE_INDEX = 'instance';
+const instanceKey = (namespace: string | undefined, instance: string) => `${namespace ?? ''}/${instance}`;
+
+/** Index an informer of children, pods or claims by the relay they belong to (their instance label). */
+export function indexByInstance(informer: KubeInformer<KubeObject>): void {
+  informer.addIndex(INSTANCE_INDEX, (o) => {
+    const instance = o.metadata.labels?.[LABEL_INSTANCE];
+    return instance === undefined ? [] : [instanceKey(o.metadata.namespace, instance)];
+  });
+}
+
+/** A relay's objects in one informer: an index lookup, not a scan (one reconcile per relay would make that O(N²)). */
+function ofRelay(informer: KubeInformer<KubeObject> | undefined, relay: SmtpRelay): KubeObject[] {
+  return informer?.byIndex(INSTANCE_INDEX, instanceKey(relay.metadata.namespace, relay.metadata.name)) ?? [];
 }
 
 export function createClusterAccess(deps: ClusterDeps): ClusterAccess {
@@ -36,11 +50,7 @@ export function createClusterAccess(deps: ClusterDeps): ClusterAccess {
     secretVersion: (namespace, name) => deps.secrets.get(namespace, name)?.metadata.resourceVersion,
     ownedChildren(relay) {
       const out: KubeObject[] = [];
-      for (const informer of deps.children().values()) {
-        for (const obj of informer.list(relay.metadata.namespace)) {
-          if (obj.metadata.labels?.[LABEL_INSTANCE] === relay.metadata.name) out.push(obj);
-        }
-      }
+      for (const informer of deps.children().values()) out.push(...ofRelay(informer, relay));
       return out;
     },
     cachedChild: (kind, namespace, name) => deps.children().get(kind)?.get(namespace, name),

@@ -13,7 +13,7 @@ import type { KubeObject } from '../kube/types.js';
 import { createWorkQueue, runWorkers, type Workers } from '../kube/workqueue.js';
 import { CHILD_KINDS, LABEL_INSTANCE, MANAGED_SELECTOR, referencedSecrets } from './builders/index.js';
 import { childShape, customResourceShape, interned, labelledShape, podShape, secretShape } from './cache-shape.js';
-import { createClusterAccess, readSecret } from './cluster.js';
+import { createClusterAccess, indexByInstance, readSecret } from './cluster.js';
 import type { OperatorOptions } from './flags.js';
 import type { DeepScanResult, ProbeOptions, ProbeResult } from '../probe/index.js';
 import { ISSUER_INDEX, issuerIndexValues, startIssuerInformers } from './issuers.js';
@@ -76,6 +76,8 @@ export async function startOperator(opts: OperatorOptions, deps: OperatorDeps): 
   // The relays' pods (IPs for the queue's GET /queue and POST /drain) and queue claims (names only: stranded mail).
   const pods = createInformerFor<KubeObject>(kc, { apiVersion: 'v1', kind: 'Pod', plural: 'pods', labelSelector: MANAGED_SELECTOR, transform: interned(podShape) }, namespaces);
   const claims = createInformerFor<KubeObject>(kc, { apiVersion: 'v1', kind: 'PersistentVolumeClaim', plural: 'persistentvolumeclaims', labelSelector: MANAGED_SELECTOR, metadataOnly: true, transform: interned(labelledShape) }, namespaces);
+  indexByInstance(pods);
+  indexByInstance(claims);
 
   // SmtpUsers (controller/users), and the namespaces' labels for spec.users.namespaceSelector
   // (metadata only; cluster-scoped, so not in a namespaced install, where a namespace is known by its name only).
@@ -121,6 +123,7 @@ export async function startOperator(opts: OperatorOptions, deps: OperatorDeps): 
 
   function startChildInformer(kind: (typeof CHILD_KINDS)[number]): KubeInformer<KubeObject> {
     const informer = createInformerFor<KubeObject>(kc, { apiVersion: kind.apiVersion, kind: kind.kind, plural: kind.plural, labelSelector: MANAGED_SELECTOR, transform: interned(childShape(kind.kind)) }, namespaces);
+    indexByInstance(informer);
     for (const event of ['add', 'update', 'delete'] as const) informer.on(event, enqueueOwner);
     informer.onError((err) => logger.warn('informer error', { kind: kind.kind, error: String(err) }));
     children.set(kind.kind, informer);

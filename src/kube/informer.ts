@@ -125,6 +125,8 @@ export function createInformer<T extends KubeObject = KubeObject>(kc: KubeConfig
   const watchTimeoutSeconds = opts.watchTimeoutSeconds ?? 300;
 
   const cache = new Map<string, T>();
+  /** The cache by namespace: list(namespace) reads its namespace, not every object (10,000 relays' children). */
+  const byNamespace = new Map<string, Map<string, T>>();
   const handlers: Record<InformerEvent, Handler<T>[]> = { add: [], update: [], delete: [] };
   const errorHandlers: Array<(err: unknown) => void> = [];
   const indexes = new Map<string, IndexState<T>>();
@@ -196,10 +198,24 @@ export function createInformer<T extends KubeObject = KubeObject>(kc: KubeConfig
     }
   }
 
+  function namespacePut(key: string, obj: T, present: boolean): void {
+    const ns = obj.metadata.namespace;
+    if (ns === undefined) return; // cluster-scoped: only list() with no namespace finds it
+    let m = byNamespace.get(ns);
+    if (present) {
+      if (!m) byNamespace.set(ns, (m = new Map()));
+      m.set(key, obj);
+    } else if (m) {
+      m.delete(key);
+      if (m.size === 0) byNamespace.delete(ns);
+    }
+  }
+
   function upsert(obj: T): void {
     const key = objectKey(obj);
     const old = cache.get(key);
     cache.set(key, obj);
+    namespacePut(key, obj, true);
     indexPut(key, obj);
     if (!old) emit('add', obj);
     else if (old.metadata.resourceVersion !== obj.metadata.resourceVersion) emit('update', obj, old);
@@ -210,6 +226,7 @@ export function createInformer<T extends KubeObject = KubeObject>(kc: KubeConfig
     const old = cache.get(key);
     if (!old) return;
     cache.delete(key);
+    namespacePut(key, old, false);
     indexPut(key, undefined);
     emit('delete', obj);
   }
@@ -386,8 +403,8 @@ export function createInformer<T extends KubeObject = KubeObject>(kc: KubeConfig
       return cache.get(namespace ? `${namespace}/${name}` : name);
     },
     list(namespace?: string): T[] {
-      const all = [...cache.values()];
-      return namespace === undefined ? all : all.filter((o) => o.metadata.namespace === namespace);
+      if (namespace === undefined) return [...cache.values()];
+      return [...(byNamespace.get(namespace)?.values() ?? [])];
     },
     on(event: InformerEvent, handler: Handler<T>): void {
       if (!handlers[event]) throw new Error(`unknown informer event '${String(event)}'`);

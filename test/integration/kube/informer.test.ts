@@ -120,6 +120,29 @@ describe('informer (shared control plane)', () => {
     expect(managers).toContain(FM.fieldManager);
   }, T);
 
+  test('a cluster-wide informer lists one namespace from its namespace map: added, moved between index values, deleted', async () => {
+    const other = await createTestNamespace('kube-informer-b');
+    try {
+      const inf = track(createInformer(kc, { apiVersion: 'v1', kind: 'ConfigMap', plural: 'configmaps', labelSelector: 'ns-test=yes' }));
+      await inf.start();
+      const labels = { 'ns-test': 'yes' };
+      for (const [n, name] of [[ns.name, 'a1'], [ns.name, 'a2'], [other.name, 'b1']] as const) await applyObject(kc, configMap(n, name, {}, { labels }), FM);
+      await waitFor(() => inf.list().length === 3, { description: 'three labelled ConfigMaps in two namespaces' });
+      expect(inf.list(ns.name).map((o) => o.metadata.name).sort()).toEqual(['a1', 'a2']);
+      expect(inf.list(other.name).map((o) => o.metadata.name)).toEqual(['b1']);
+      expect(inf.list('no-such-namespace')).toEqual([]);
+      // An update replaces the cached object in its namespace's list.
+      await applyObject(kc, configMap(ns.name, 'a1', { v: '2' }, { labels }), FM);
+      await waitFor(() => (inf.list(ns.name).find((o) => o.metadata.name === 'a1') as { data?: Record<string, string> } | undefined)?.data?.v === '2', { description: 'a1 updated in its namespace list' });
+      expect(inf.list(ns.name)).toHaveLength(2);
+      await deleteObject(kc, { apiVersion: 'v1', kind: 'ConfigMap', namespace: other.name, name: 'b1' });
+      await waitFor(() => inf.list(other.name).length === 0, { description: 'b1 gone from its namespace list' });
+      expect(inf.list().map((o) => o.metadata.name).sort()).toEqual(['a1', 'a2']);
+    } finally {
+      await other.cleanup();
+    }
+  }, T);
+
   test('an index maps a referenced name to the objects that reference it; owner keys map children', async () => {
     const inf = track(createInformer(kc, { apiVersion: 'v1', kind: 'ConfigMap', plural: 'configmaps', namespace: ns.name, labelSelector: 'idx-test=yes' }));
     const bySecret = createIndex(inf, 'secret', (o) => {
