@@ -30,13 +30,8 @@ export class StringInterner {
     return s;
   }
 
-  /** Interns every string value in `value`, in place (objects and arrays are mutated); returns it. */
-  deep<T>(value: T): T {
-    return this.walk(value, false) as T;
-  }
-
   /** A Kubernetes object: every string but its own identity (uid, resourceVersion, timestamps). In place. */
-  object<T extends { metadata?: unknown }>(obj: T): T {
+  object<T extends object>(obj: T): T {
     for (const key of Object.keys(obj)) {
       const v = (obj as Record<string, unknown>)[key];
       (obj as Record<string, unknown>)[key] = this.walk(v, key === 'metadata');
