@@ -27,6 +27,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { formatHeapGroups, summarizeHeapSnapshot, type HeapSummary } from './lib/heap-snapshot.js';
 import { cpuSeconds, rssMiB } from './lib/proc.js';
+import { apiServerLoad, formatLoad, formatProfile, loadDelta, profileApiServer, type ApiServerLoad, type ProfileSummary } from './lib/apiserver-load.js';
 import { benchArgs, check, emit, log, sleep, type Row } from './lib/result.js';
 import { median, pairedRatio, percentile, round } from './lib/stats.js';
 import {
@@ -38,6 +39,7 @@ import {
   prepareNamespace,
   relayObject,
   startBenchCluster,
+  type BenchCluster,
   startFakeDeploymentStatus,
   startOperatorProcess,
   startReadyWatcher,
@@ -61,6 +63,38 @@ const CONCURRENCY = 4; // the operator's --concurrency default; the baseline use
 const CREATE_CONCURRENCY = 8;
 const DEFAULT_IMAGE = 'smtp-relay-operator:0.1.0';
 const tls = makeTlsPair();
+// BENCH_APISERVER_PROFILE=SECONDS: a CPU profile of the API server over that many seconds,
+// from 5 s after the first create, on each side (in BENCH_APISERVER_PROFILE_DIR).
+const profileSeconds = Number(process.env.BENCH_APISERVER_PROFILE ?? 0);
+const profileDir = process.env.BENCH_APISERVER_PROFILE_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), 'bench-apiserver-profile-'));
+
+type Side = 'operator' | 'baseline';
+interface SideLoad {
+  load: ApiServerLoad;
+  profile?: ProfileSummary;
+}
+/** What each side made the control plane do while converging, per N and run. */
+const loads = new Map<number, Record<Side, SideLoad[]>>();
+
+/** Samples the control plane's load around `converge`, with an optional profile early in it. */
+async function measureSide<T>(cluster: BenchCluster, n: number, run: number, side: Side, converge: () => Promise<T>): Promise<T> {
+  const before = await apiServerLoad(cluster.cp);
+  const profile = profileSeconds > 0
+    ? sleep(5000).then(() => profileApiServer(cluster.cp, profileSeconds, profileDir, `n${n}-run${run + 1}-${side}`)).catch((err: unknown) => {
+        log(`API server profile failed: ${String(err)}`);
+        return undefined;
+      })
+    : Promise.resolve(undefined);
+  const result = await converge();
+  const load = loadDelta(before, await apiServerLoad(cluster.cp));
+  const p = await profile;
+  log(`${side}: ${formatLoad(load, n)}`);
+  if (p) log(`${side}: API server profile ${p.file}: ${formatProfile(p)}`);
+  const perN = loads.get(n) ?? { operator: [], baseline: [] };
+  perN[side].push({ load, profile: p });
+  loads.set(n, perN);
+  return result;
+}
 
 function namespacesFor(n: number): string[] {
   return Array.from({ length: Math.max(1, Math.ceil(n / RELAYS_PER_NAMESPACE)) }, (_, i) => `bench-${i}`);
@@ -123,8 +157,8 @@ async function metricMiB(port: number, name: string): Promise<number> {
   return m ? Number(m[1]) / 1048576 : NaN;
 }
 
-async function operatorRun(n: number, extra: { quiet: boolean; latency: boolean; heap: boolean }): Promise<OperatorRun> {
-  const cluster = await startBenchCluster();
+async function operatorRun(n: number, runIndex: number, extra: { quiet: boolean; latency: boolean; heap: boolean }): Promise<OperatorRun> {
+  const cluster = await startBenchCluster({ apiServerProfiling: profileSeconds > 0 });
   try {
     for (const ns of namespacesFor(n)) await prepareNamespace(cluster.admin, ns, tls);
     const kubelet = await startFakeDeploymentStatus(cluster.admin);
@@ -136,9 +170,12 @@ async function operatorRun(n: number, extra: { quiet: boolean; latency: boolean;
       const cpu0 = cpuSeconds(op.pid);
       const t0Wall = Date.now();
       const t0 = performance.now();
-      const keys = await createRelays(cluster.admin, n);
-      log(`operator: created ${n} relays in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-      await watcher.waitFor(keys, Math.max(120_000, n * 600));
+      const keys = await measureSide(cluster, n, runIndex, 'operator', async () => {
+        const created = await createRelays(cluster.admin, n);
+        log(`operator: created ${n} relays in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+        await watcher.waitFor(created, Math.max(120_000, n * 600));
+        return created;
+      });
       const seconds = (Math.max(...keys.map((k) => watcher.readyAt.get(k)!)) - t0) / 1000;
       const cpu = cpuSeconds(op.pid) - cpu0;
       log(`operator: ${n} relays Ready in ${seconds.toFixed(1)} s, operator CPU ${cpu.toFixed(1)} s (fake Deployment status patched ${kubelet.patched()})`);
@@ -223,8 +260,8 @@ async function operatorRun(n: number, extra: { quiet: boolean; latency: boolean;
 }
 
 /** The baseline: the same children and status, written by a tight client with the same concurrency. */
-async function baselineRun(n: number): Promise<number> {
-  const cluster = await startBenchCluster();
+async function baselineRun(n: number, run: number): Promise<number> {
+  const cluster = await startBenchCluster({ apiServerProfiling: profileSeconds > 0 });
   const kc = cluster.admin;
   try {
     const versions = new Map<string, Record<string, string>>();
@@ -256,17 +293,20 @@ async function baselineRun(n: number): Promise<number> {
     const watcher = await startReadyWatcher(kc);
     try {
       const t0 = performance.now();
-      const keys = await createRelays(kc, n, (relay) => {
-        relays.set(`${relay.metadata.namespace}/${relay.metadata.name}`, relay);
-        void workers
-          .run(async () => {
-            for (const child of desiredChildren(relay, { defaultImage: DEFAULT_IMAGE, secretVersions: versions.get(relay.metadata.namespace)! })) {
-              await applyObject(kc, child, { fieldManager: FIELD_MANAGER, force: true });
-            }
-          })
-          .catch((err: unknown) => failures.push(err));
+      const keys = await measureSide(cluster, n, run, 'baseline', async () => {
+        const created = await createRelays(kc, n, (relay) => {
+          relays.set(`${relay.metadata.namespace}/${relay.metadata.name}`, relay);
+          void workers
+            .run(async () => {
+              for (const child of desiredChildren(relay, { defaultImage: DEFAULT_IMAGE, secretVersions: versions.get(relay.metadata.namespace)! })) {
+                await applyObject(kc, child, { fieldManager: FIELD_MANAGER, force: true });
+              }
+            })
+            .catch((err: unknown) => failures.push(err));
+        });
+        await watcher.waitFor(created, Math.max(120_000, n * 600));
+        return created;
       });
-      await watcher.waitFor(keys, Math.max(120_000, n * 600));
       if (failures.length > 0) throw new Error(`baseline had ${failures.length} failed writes, e.g. ${String(failures[0])}`);
       const seconds = (Math.max(...keys.map((k) => watcher.readyAt.get(k)!)) - t0) / 1000;
       log(`baseline: ${n} relays Ready in ${seconds.toFixed(1)} s`);
@@ -314,7 +354,7 @@ for (const n of sizes) {
     const extra = { quiet: doQuiet && last, latency: doReconcile && last, heap: doMemory && last && heapSnapshots };
     const doOp = async () => {
       log(`operator run ${run + 1}/${runs}, N=${n}`);
-      const r = await operatorRun(n, extra);
+      const r = await operatorRun(n, run, extra);
       op.push(r.seconds);
       opCpu.push(r.cpu);
       memory.push({ n: 0, rss: r.rss0 }, { n, rss: r.rssN });
@@ -326,7 +366,7 @@ for (const n of sizes) {
     };
     const doBase = async () => {
       log(`baseline run ${run + 1}/${runs}, N=${n}`);
-      base.push(await baselineRun(n));
+      base.push(await baselineRun(n, run));
     };
     if (!doReconcile) await doOp();
     else if (run % 2 === 0) {
@@ -346,6 +386,26 @@ for (const n of sizes) {
     rows.push({ metric: `N=${n}: operator time to all Ready (median of ${op.length}; no baseline in this run)`, value: round(median(op)), unit: 's', note: `operator CPU ${round(median(opCpu))} s, ${round((median(opCpu) * 1000) / n)} ms per relay` });
   }
   if (objectBytes) objectBytesAt.set(n, objectBytes);
+  const sideLoads = loads.get(n);
+  if (sideLoads && sideLoads.operator.length > 0 && sideLoads.baseline.length > 0) {
+    // What each side cost the API server and etcd: the explanation of the ratio (the operator itself is not CPU-bound).
+    const med = (side: Side, f: (l: ApiServerLoad) => number) => median(sideLoads[side].map((s) => f(s.load)));
+    const pair = (f: (l: ApiServerLoad) => number, unit: string, digits = 1) => {
+      const o = med('operator', f);
+      const b = med('baseline', f);
+      return { o, b, text: `operator ${o.toFixed(digits)}${unit} / baseline ${b.toFixed(digits)}${unit} = ${(o / b).toFixed(2)}` };
+    };
+    const api = pair((l) => l.apiServerCpu, ' s');
+    rows.push({ metric: `N=${n}: kube-apiserver CPU while converging (median of ${sideLoads.operator.length})`, value: round(api.o / api.b), note: `${api.text}; etcd ${pair((l) => l.etcdCpu, ' s').text}` });
+    const events = pair((l) => l.watchEvents / n, '', 1);
+    rows.push({ metric: `N=${n}: watch events the API server sent per relay`, value: round(events.o), note: `${events.text}; bytes ${pair((l) => l.watchBytes / 1048576, ' MiB').text}; operator by resource: ${Object.entries(sideLoads.operator.at(-1)!.load.watchEventsByResource).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ')}` });
+    const verbs = (side: Side) => Object.entries(sideLoads[side].at(-1)!.load.requestsByVerb).sort().map(([k, v]) => `${k} ${(v / n).toFixed(2)}`).join(', ');
+    rows.push({ metric: `N=${n}: API requests per relay by verb (last run, all clients)`, value: round(Object.values(sideLoads.operator.at(-1)!.load.requestsByVerb).reduce((a, b) => a + b, 0) / n), note: `operator side: ${verbs('operator')}; baseline side: ${verbs('baseline')}` });
+    for (const side of ['operator', 'baseline'] as const) {
+      const p = sideLoads[side].findLast((s) => s.profile)?.profile;
+      if (p) rows.push({ metric: `N=${n}: kube-apiserver CPU profile, ${side} side (${profileSeconds} s from 5 s after the first create)`, value: round(p.totalSeconds), unit: 's', note: formatProfile(p) });
+    }
+  }
   if (writes && doReconcile) {
     rows.push({ metric: `N=${n}: operator write requests per relay while converging`, value: round(writes.perRelay), note: `baseline: ${baselineWritesPerRelay} (desiredChildren() + 1 status); ${Object.entries(writes.byKind).map(([k, v]) => `${k} ${v}`).join(', ')}` });
   }

@@ -34,8 +34,8 @@ export interface BenchCluster {
 }
 
 /** A private control plane (audit log on) with the operator's ClusterRole from deploy/base/rbac.yaml bound to its own ServiceAccount. */
-export async function startBenchCluster(): Promise<BenchCluster> {
-  const cp = await startControlPlane({ certManager: false, audit: true });
+export async function startBenchCluster(opts: { apiServerProfiling?: boolean } = {}): Promise<BenchCluster> {
+  const cp = await startControlPlane({ certManager: false, audit: true, apiServerExtraArgs: opts.apiServerProfiling ? ['--profiling=true'] : [] });
   const admin = loadKubeConfig({ kubeconfig: cp.kubeconfigPath });
   await createNamespace(admin, OPERATOR_NAMESPACE);
   const docs = parseAllDocuments(fs.readFileSync(path.join(repoRoot, 'deploy', 'base', 'rbac.yaml'), 'utf8'))

@@ -61,6 +61,8 @@ export interface ControlPlane {
   timings: Record<string, number>;
   /** The kube-apiserver process id (undefined while it is stopped). */
   apiServerPid(): number | undefined;
+  /** The etcd process id (undefined once it stopped). */
+  etcdPid(): number | undefined;
   /** Stop the kube-apiserver process (etcd keeps running). */
   stopApiServer(): Promise<void>;
   /** Start it again with the same flags and wait for /readyz. */
@@ -404,6 +406,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       crds,
       timings,
       apiServerPid: () => (apiServer && !apiServer.hasExited ? apiServer.pid : undefined),
+      etcdPid: () => (etcd && !etcd.hasExited ? etcd.pid : undefined),
       stopApiServer,
       startApiServer,
       async restartApiServer(downMs = 0) {
