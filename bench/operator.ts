@@ -7,6 +7,11 @@
 //   (the operator's own computeStatus) with the same concurrency. Each side gets a fresh
 //   control plane; their order alternates run by run; the ratio is taken per run.
 //   Plus p50/p99 apply->Ready of one relay at a time on the idle system.
+//   Each side's cost to the API server and etcd (CPU, watch events, requests by verb), since
+//   the API server, not the operator, is the busy process. BENCH_BASELINE_PLUS=1 adds (c): the
+//   baseline plus the operator's first status and Ready Event, which isolates what the operator
+//   costs beyond its writes. BENCH_APISERVER_PROFILE=SECONDS: a CPU profile of the API server
+//   on each side, bucketed with go tool pprof (bench/lib/apiserver-load.ts).
 // - quiet: after convergence, the operator's write and list requests over a window, from the
 //   API server's audit log (the operator runs as its own ServiceAccount).
 // - memory: operator VmRSS at N = 0 and after convergence at each N, the slope between the two
@@ -22,6 +27,7 @@ import { desiredChildren, FIELD_MANAGER } from '../src/controller/builders/index
 import { computeStatus } from '../src/controller/status.js';
 import { observeDeployment } from '../src/controller/reconciler.js';
 import { secretFacts } from '../src/controller/tls-secret.js';
+import { createEventRecorder } from '../src/kube/events.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -66,9 +72,11 @@ const tls = makeTlsPair();
 // BENCH_APISERVER_PROFILE=SECONDS: a CPU profile of the API server over that many seconds,
 // from 5 s after the first create, on each side (in BENCH_APISERVER_PROFILE_DIR).
 const profileSeconds = Number(process.env.BENCH_APISERVER_PROFILE ?? 0);
+// BENCH_BASELINE_PLUS=1: a third side, the baseline with the operator's two extra writes (baselineRun).
+const withBaselinePlus = process.env.BENCH_BASELINE_PLUS === '1';
 const profileDir = process.env.BENCH_APISERVER_PROFILE_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), 'bench-apiserver-profile-'));
 
-type Side = 'operator' | 'baseline';
+type Side = 'operator' | 'baseline' | 'baseline+';
 interface SideLoad {
   load: ApiServerLoad;
   profile?: ProfileSummary;
@@ -90,7 +98,7 @@ async function measureSide<T>(cluster: BenchCluster, n: number, run: number, sid
   const p = await profile;
   log(`${side}: ${formatLoad(load, n)}`);
   if (p) log(`${side}: API server profile ${p.file}: ${formatProfile(p)}`);
-  const perN = loads.get(n) ?? { operator: [], baseline: [] };
+  const perN = loads.get(n) ?? { operator: [], baseline: [], 'baseline+': [] };
   perN[side].push({ load, profile: p });
   loads.set(n, perN);
   return result;
@@ -259,8 +267,15 @@ async function operatorRun(n: number, runIndex: number, extra: { quiet: boolean;
   }
 }
 
-/** The baseline: the same children and status, written by a tight client with the same concurrency. */
-async function baselineRun(n: number, run: number): Promise<number> {
+/**
+ * The baseline: the same children and status, written by a tight client with the same concurrency.
+ * `operatorWrites` (side "baseline+"): also the operator's two writes the baseline leaves out, the
+ * first status (Ready=False, Reconciling=True, observedGeneration) right after the children and the
+ * `Ready` Event after the last status, so the operator's remaining overhead (informers, queue,
+ * watch traffic) shows on its own.
+ */
+async function baselineRun(n: number, run: number, operatorWrites = false): Promise<number> {
+  const side: Side = operatorWrites ? 'baseline+' : 'baseline';
   const cluster = await startBenchCluster({ apiServerProfiling: profileSeconds > 0 });
   const kc = cluster.admin;
   try {
@@ -275,41 +290,59 @@ async function baselineRun(n: number, run: number): Promise<number> {
     }
     const relays = new Map<string, SmtpRelay>();
     const workers = createPool(CONCURRENCY);
+    const events = createEventRecorder({ kc, reportingInstance: 'bench-baseline', reportingController: 'smtprelay.dev/operator' });
+    const writeRelayStatus = async (relay: SmtpRelay, d: KubeObject) => {
+      const status = computeStatus(relay, { problems: [], deployment: observeDeployment(d), tlsSecret: facts.get(relay.metadata.namespace)!.tls, probe: { enabled: false } }, new Date());
+      await applyStatus(kc, { apiVersion: relay.apiVersion, kind: relay.kind, metadata: { name: relay.metadata.name, namespace: relay.metadata.namespace }, status }, { fieldManager: FIELD_MANAGER, force: true });
+    };
     const statusWritten = new Set<string>();
+    /** baseline+: each relay's children and first status, which its final status waits for (so it is never overwritten). */
+    const firstStatus = new Map<string, Promise<void>>();
     const failures: unknown[] = [];
     const writeStatus = (d: KubeObject) => {
       const key = `${d.metadata.namespace}/${d.metadata.labels?.['app.kubernetes.io/instance']}`;
       const relay = relays.get(key);
       if (!relay || statusWritten.has(key)) return;
       statusWritten.add(key);
-      void workers
-        .run(async () => {
-          const status = computeStatus(relay, { problems: [], deployment: observeDeployment(d), tlsSecret: facts.get(relay.metadata.namespace)!.tls, probe: { enabled: false } }, new Date());
-          await applyStatus(kc, { apiVersion: relay.apiVersion, kind: relay.kind, metadata: { name: relay.metadata.name, namespace: relay.metadata.namespace }, status }, { fieldManager: FIELD_MANAGER, force: true });
-        })
+      // Never before the first status (it would overwrite this one); waited for outside the pool, which it would deadlock.
+      void (firstStatus.get(key) ?? Promise.resolve())
+        .then(() =>
+          workers.run(async () => {
+            await writeRelayStatus(relay, d);
+            if (operatorWrites) await events.normal(relay as unknown as KubeObject, 'Ready', 'relay is Ready');
+          }),
+        )
         .catch((err: unknown) => failures.push(err));
     };
     const kubelet = await startFakeDeploymentStatus(kc, writeStatus);
     const watcher = await startReadyWatcher(kc);
     try {
       const t0 = performance.now();
-      const keys = await measureSide(cluster, n, run, 'baseline', async () => {
+      const keys = await measureSide(cluster, n, run, side, async () => {
         const created = await createRelays(kc, n, (relay) => {
-          relays.set(`${relay.metadata.namespace}/${relay.metadata.name}`, relay);
-          void workers
+          const key = `${relay.metadata.namespace}/${relay.metadata.name}`;
+          relays.set(key, relay);
+          const applied = workers
             .run(async () => {
+              let deployment: KubeObject | undefined;
               for (const child of desiredChildren(relay, { defaultImage: DEFAULT_IMAGE, secretVersions: versions.get(relay.metadata.namespace)! })) {
-                await applyObject(kc, child, { fieldManager: FIELD_MANAGER, force: true });
+                const written = await applyObject(kc, child, { fieldManager: FIELD_MANAGER, force: true });
+                if (written.kind === 'Deployment') deployment = written;
               }
+              // The operator's first status: its Deployment is not available yet.
+              if (operatorWrites && deployment) await writeRelayStatus(relay, deployment);
             })
-            .catch((err: unknown) => failures.push(err));
+            .catch((err: unknown) => {
+              failures.push(err);
+            });
+          if (operatorWrites) firstStatus.set(key, applied);
         });
         await watcher.waitFor(created, Math.max(120_000, n * 600));
         return created;
       });
       if (failures.length > 0) throw new Error(`baseline had ${failures.length} failed writes, e.g. ${String(failures[0])}`);
       const seconds = (Math.max(...keys.map((k) => watcher.readyAt.get(k)!)) - t0) / 1000;
-      log(`baseline: ${n} relays Ready in ${seconds.toFixed(1)} s`);
+      log(`${side}: ${n} relays Ready in ${seconds.toFixed(1)} s`);
       return seconds;
     } finally {
       watcher.stop();
@@ -345,6 +378,7 @@ for (const n of sizes) {
   const op: number[] = [];
   const opCpu: number[] = [];
   const base: number[] = [];
+  const basePlus: number[] = [];
   let quiet: OperatorRun['quiet'];
   let latency: number[] | undefined;
   let writes: { perRelay: number; byKind: Record<string, number> } | undefined;
@@ -368,13 +402,15 @@ for (const n of sizes) {
       log(`baseline run ${run + 1}/${runs}, N=${n}`);
       base.push(await baselineRun(n, run));
     };
+    const doBasePlus = async () => {
+      log(`baseline+ run ${run + 1}/${runs}, N=${n}`);
+      basePlus.push(await baselineRun(n, run, true));
+    };
     if (!doReconcile) await doOp();
-    else if (run % 2 === 0) {
-      await doOp();
-      await doBase();
-    } else {
-      await doBase();
-      await doOp();
+    else {
+      // Each side first in turn: a side that always ran first (or last) would meet a cooler (or warmer) machine.
+      const order = withBaselinePlus ? [doOp, doBase, doBasePlus] : [doOp, doBase];
+      for (let i = 0; i < order.length; i++) await order[(i + run) % order.length]!();
     }
   }
   if (doReconcile) {
@@ -382,6 +418,10 @@ for (const n of sizes) {
     rows.push({ metric: `N=${n}: operator time to all Ready (median of ${runs})`, value: round(median(op)), unit: 's', note: `operator CPU ${round(median(opCpu))} s, ${round((median(opCpu) * 1000) / n)} ms per relay` });
     rows.push({ metric: `N=${n}: baseline time to all Ready (median of ${runs})`, value: round(median(base)), unit: 's' });
     rows.push({ metric: `N=${n}: operator / baseline`, value: round(ratio), target: `≤ ${ratioTarget(n)}`, ok: check(ratio, '<=', ratioTarget(n)), note: `runs: ${op.map((o, i) => `${o.toFixed(1)}/${base[i]!.toFixed(1)}`).join(', ')}` });
+    if (basePlus.length === op.length) {
+      rows.push({ metric: `N=${n}: baseline+ (the baseline plus the operator's first status and Ready Event) time to all Ready (median of ${runs})`, value: round(median(basePlus)), unit: 's' });
+      rows.push({ metric: `N=${n}: operator / baseline+ (what the operator costs beyond its writes)`, value: round(pairedRatio(op, basePlus)), note: `runs: ${op.map((o, i) => `${o.toFixed(1)}/${basePlus[i]!.toFixed(1)}`).join(', ')}; baseline+ / baseline ${round(pairedRatio(basePlus, base))}` });
+    }
   } else if (op.length > 0) {
     rows.push({ metric: `N=${n}: operator time to all Ready (median of ${op.length}; no baseline in this run)`, value: round(median(op)), unit: 's', note: `operator CPU ${round(median(opCpu))} s, ${round((median(opCpu) * 1000) / n)} ms per relay` });
   }
@@ -393,15 +433,16 @@ for (const n of sizes) {
     const pair = (f: (l: ApiServerLoad) => number, unit: string, digits = 1) => {
       const o = med('operator', f);
       const b = med('baseline', f);
-      return { o, b, text: `operator ${o.toFixed(digits)}${unit} / baseline ${b.toFixed(digits)}${unit} = ${(o / b).toFixed(2)}` };
+      const plus = sideLoads['baseline+'].length > 0 ? ` / baseline+ ${med('baseline+', f).toFixed(digits)}${unit}` : '';
+      return { o, b, text: `operator ${o.toFixed(digits)}${unit} / baseline ${b.toFixed(digits)}${unit} = ${(o / b).toFixed(2)}${plus}` };
     };
     const api = pair((l) => l.apiServerCpu, ' s');
-    rows.push({ metric: `N=${n}: kube-apiserver CPU while converging (median of ${sideLoads.operator.length})`, value: round(api.o / api.b), note: `${api.text}; etcd ${pair((l) => l.etcdCpu, ' s').text}` });
+    rows.push({ metric: `N=${n}: kube-apiserver CPU while converging, operator / baseline (median of ${sideLoads.operator.length})`, value: round(api.o / api.b), note: `${api.text}; etcd ${pair((l) => l.etcdCpu, ' s').text}` });
     const events = pair((l) => l.watchEvents / n, '', 1);
     rows.push({ metric: `N=${n}: watch events the API server sent per relay`, value: round(events.o), note: `${events.text}; bytes ${pair((l) => l.watchBytes / 1048576, ' MiB').text}; operator by resource: ${Object.entries(sideLoads.operator.at(-1)!.load.watchEventsByResource).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ')}` });
-    const verbs = (side: Side) => Object.entries(sideLoads[side].at(-1)!.load.requestsByVerb).sort().map(([k, v]) => `${k} ${(v / n).toFixed(2)}`).join(', ');
-    rows.push({ metric: `N=${n}: API requests per relay by verb (last run, all clients)`, value: round(Object.values(sideLoads.operator.at(-1)!.load.requestsByVerb).reduce((a, b) => a + b, 0) / n), note: `operator side: ${verbs('operator')}; baseline side: ${verbs('baseline')}` });
-    for (const side of ['operator', 'baseline'] as const) {
+    const verbs = (side: Side) => Object.entries(sideLoads[side].at(-1)?.load.requestsByVerb ?? {}).sort().map(([k, v]) => `${k} ${(v / n).toFixed(2)}`).join(', ');
+    rows.push({ metric: `N=${n}: API requests per relay by verb (last run, all clients)`, value: round(Object.values(sideLoads.operator.at(-1)!.load.requestsByVerb).reduce((a, b) => a + b, 0) / n), note: `operator side: ${verbs('operator')}; baseline side: ${verbs('baseline')}${sideLoads['baseline+'].length > 0 ? `; baseline+ side: ${verbs('baseline+')}` : ''}` });
+    for (const side of ['operator', 'baseline', 'baseline+'] as const) {
       const p = sideLoads[side].findLast((s) => s.profile)?.profile;
       if (p) rows.push({ metric: `N=${n}: kube-apiserver CPU profile, ${side} side (${profileSeconds} s from 5 s after the first create)`, value: round(p.totalSeconds), unit: 's', note: formatProfile(p) });
     }

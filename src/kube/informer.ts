@@ -66,6 +66,7 @@ export interface InformerStats {
   lastResourceVersion: string;
 }
 
+/** The index values an object is found under. Must be pure: it is called again on the cached (old) object to unindex it. */
 export type IndexFn<T> = (obj: T) => string[];
 
 export interface KubeInformer<T extends KubeObject = KubeObject> extends Informer<T> {
@@ -108,8 +109,12 @@ type Handler<T> = (obj: T, old?: T) => void;
 
 interface IndexState<T> {
   fn: IndexFn<T>;
-  byValue: Map<string, Set<string>>;
-  valuesOf: Map<string, string[]>;
+  /**
+   * Value -> the key of the one object found under it, or a Set of keys when there are several.
+   * Most values have one object (a relay's ConfigMap), and a Set per object cost ~29 MiB at
+   * 10,000 relays. No per-object list of values either: the pure fn recomputes the old ones.
+   */
+  byValue: Map<string, string | Set<string>>;
 }
 
 interface WatchEvent {
@@ -174,27 +179,38 @@ export function createInformer<T extends KubeObject = KubeObject>(kc: KubeConfig
     return obj as T;
   };
 
-  function indexPut(key: string, obj: T | undefined): void {
+  function indexValues(idx: IndexState<T>, obj: T | undefined): string[] {
+    if (!obj) return [];
+    try {
+      return idx.fn(obj);
+    } catch (err) {
+      reportError(err);
+      return [];
+    }
+  }
+
+  function indexAdd(idx: IndexState<T>, value: string, key: string): void {
+    const keys = idx.byValue.get(value);
+    if (keys === undefined) idx.byValue.set(value, key);
+    else if (typeof keys !== 'string') keys.add(key);
+    else if (keys !== key) idx.byValue.set(value, new Set([keys, key]));
+  }
+
+  function indexDelete(idx: IndexState<T>, value: string, key: string): void {
+    const keys = idx.byValue.get(value);
+    if (keys === key) idx.byValue.delete(value);
+    else if (keys !== undefined && typeof keys !== 'string' && keys.delete(key) && keys.size === 1) {
+      idx.byValue.set(value, keys.values().next().value!);
+    }
+  }
+
+  /** Moves `key` from the index values of `old` (the cached object it replaces) to those of `obj`. */
+  function indexPut(key: string, obj: T | undefined, old: T | undefined): void {
     for (const idx of indexes.values()) {
-      for (const v of idx.valuesOf.get(key) ?? []) {
-        const keys = idx.byValue.get(v);
-        keys?.delete(key);
-        if (keys?.size === 0) idx.byValue.delete(v);
-      }
-      idx.valuesOf.delete(key);
-      if (!obj) continue;
-      let values: string[] = [];
-      try {
-        values = [...new Set(idx.fn(obj))];
-      } catch (err) {
-        reportError(err);
-      }
-      idx.valuesOf.set(key, values);
-      for (const v of values) {
-        let keys = idx.byValue.get(v);
-        if (!keys) idx.byValue.set(v, (keys = new Set()));
-        keys.add(key);
-      }
+      const before = indexValues(idx, old);
+      const after = indexValues(idx, obj);
+      for (const v of before) if (!after.includes(v)) indexDelete(idx, v, key);
+      for (const v of after) indexAdd(idx, v, key);
     }
   }
 
@@ -216,7 +232,7 @@ export function createInformer<T extends KubeObject = KubeObject>(kc: KubeConfig
     const old = cache.get(key);
     cache.set(key, obj);
     namespacePut(key, obj, true);
-    indexPut(key, obj);
+    indexPut(key, obj, old);
     if (!old) emit('add', obj);
     else if (old.metadata.resourceVersion !== obj.metadata.resourceVersion) emit('update', obj, old);
   }
@@ -227,7 +243,7 @@ export function createInformer<T extends KubeObject = KubeObject>(kc: KubeConfig
     if (!old) return;
     cache.delete(key);
     namespacePut(key, old, false);
-    indexPut(key, undefined);
+    indexPut(key, undefined, old);
     emit('delete', obj);
   }
 
@@ -420,13 +436,16 @@ export function createInformer<T extends KubeObject = KubeObject>(kc: KubeConfig
     },
     addIndex(name: string, fn: IndexFn<T>): void {
       if (indexes.has(name)) throw new Error(`informer index '${name}' already exists`);
-      indexes.set(name, { fn, byValue: new Map(), valuesOf: new Map() });
-      for (const [key, obj] of cache) indexPut(key, obj);
+      const idx: IndexState<T> = { fn, byValue: new Map() };
+      indexes.set(name, idx);
+      for (const [key, obj] of cache) for (const v of indexValues(idx, obj)) indexAdd(idx, v, key);
     },
     byIndex(name: string, value: string): T[] {
       const idx = indexes.get(name);
       if (!idx) throw new Error(`informer index '${name}' does not exist`);
-      return [...(idx.byValue.get(value) ?? [])].map((k) => cache.get(k)).filter((o): o is T => o !== undefined);
+      const keys = idx.byValue.get(value);
+      if (keys === undefined) return [];
+      return (typeof keys === 'string' ? [keys] : [...keys]).map((k) => cache.get(k)).filter((o): o is T => o !== undefined);
     },
     stats: () => ({ ...stats }),
   };

@@ -166,6 +166,25 @@ describe('informer (shared control plane)', () => {
     });
     expect(controllerOwnerKey(child, 'ConfigMap')).toBe(`${ns.name}/user-a`);
     expect(controllerOwnerKey(child, 'SmtpRelay')).toBeUndefined();
+
+    // The last object under a value leaves it: nothing is found there, the other values keep theirs.
+    await deleteObject(kc, { apiVersion: 'v1', kind: 'ConfigMap', namespace: ns.name, name: 'user-a' });
+    await waitFor(() => bySecret(`${ns.name}/shared`).length === 0, { description: 'user-a deleted from the index' });
+    expect(bySecret(`${ns.name}/other`).map((o) => o.metadata.name).sort()).toEqual(['user-b', 'user-c']);
+    // Made again under another value, it is found there only (a stale entry would put it back under the old one).
+    await applyObject(kc, configMap(ns.name, 'user-a', {}, { labels: { 'idx-test': 'yes' }, annotations: { 'example/secret': 'third' } }), FM);
+    await waitFor(() => bySecret(`${ns.name}/third`).length === 1, { description: 'user-a made again under "third"' });
+    expect(bySecret(`${ns.name}/shared`)).toEqual([]);
+    await deleteObject(kc, { apiVersion: 'v1', kind: 'ConfigMap', namespace: ns.name, name: 'user-a' });
+    await waitFor(() => bySecret(`${ns.name}/third`).length === 0, { description: 'user-a deleted again' });
+    // An index added to a full cache indexes what is cached, an object under several values included.
+    const byTwo = createIndex(inf, 'two-values', (o) => [o.metadata.annotations?.['example/secret'] ?? 'none', 'every']);
+    expect(byTwo('every').map((o) => o.metadata.name).sort()).toEqual(['user-b', 'user-c']);
+    await deleteObject(kc, { apiVersion: 'v1', kind: 'ConfigMap', namespace: ns.name, name: 'user-c' });
+    await waitFor(() => byTwo('every').length === 1, { description: 'user-c deleted from the two-valued index' });
+    expect(byTwo('every').map((o) => o.metadata.name)).toEqual(['user-b']);
+    expect(byTwo('other').map((o) => o.metadata.name)).toEqual(['user-b']);
+    expect(bySecret(`${ns.name}/other`).map((o) => o.metadata.name)).toEqual(['user-b']);
   }, T);
 
   test('re-watches after the server ends the watch (timeoutSeconds) and keeps seeing changes', async () => {
