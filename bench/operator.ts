@@ -27,13 +27,14 @@ import { desiredChildren, FIELD_MANAGER } from '../src/controller/builders/index
 import { computeStatus } from '../src/controller/status.js';
 import { observeDeployment } from '../src/controller/reconciler.js';
 import { secretFacts } from '../src/controller/tls-secret.js';
+import { DEFAULT_RELAY_IMAGE } from '../src/controller/flags.js';
 import { createEventRecorder } from '../src/kube/events.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { formatHeapGroups, summarizeHeapSnapshot, type HeapSummary } from './lib/heap-snapshot.js';
 import { cpuSeconds, rssMiB } from './lib/proc.js';
-import { apiServerLoad, formatLoad, formatProfile, loadDelta, profileApiServer, type ApiServerLoad, type ProfileSummary } from './lib/apiserver-load.js';
+import { apiServerLoad, formatLoad, formatProfile, loadDelta, profileApiServer, profileApiServerUntil, type ApiServerLoad, type ProfileSummary } from './lib/apiserver-load.js';
 import { benchArgs, check, emit, log, sleep, type Row } from './lib/result.js';
 import { median, pairedRatio, percentile, round } from './lib/stats.js';
 import {
@@ -41,6 +42,7 @@ import {
   createPool,
   createRelay,
   makeTlsPair,
+  OPERATOR_NAMESPACE,
   OPERATOR_USER,
   prepareNamespace,
   relayObject,
@@ -67,11 +69,14 @@ const quietWindowMs = Number(process.env.BENCH_QUIET_MS ?? (args.quick ? 60_000 
 const RELAYS_PER_NAMESPACE = 50;
 const CONCURRENCY = 4; // the operator's --concurrency default; the baseline uses the same
 const CREATE_CONCURRENCY = 8;
-const DEFAULT_IMAGE = 'smtp-relay-operator:0.1.0';
+// What the operator uses (its --image default), so both sides write the same children.
+const DEFAULT_IMAGE = DEFAULT_RELAY_IMAGE;
 const tls = makeTlsPair();
 // BENCH_APISERVER_PROFILE=SECONDS: a CPU profile of the API server over that many seconds,
-// from 5 s after the first create, on each side (in BENCH_APISERVER_PROFILE_DIR).
-const profileSeconds = Number(process.env.BENCH_APISERVER_PROFILE ?? 0);
+// from 5 s after the first create, on each side (in BENCH_APISERVER_PROFILE_DIR);
+// BENCH_APISERVER_PROFILE=all: over the whole convergence, in 30-s slices merged.
+const profileWhole = process.env.BENCH_APISERVER_PROFILE === 'all';
+const profileSeconds = profileWhole ? Infinity : Number(process.env.BENCH_APISERVER_PROFILE ?? 0);
 // BENCH_BASELINE_PLUS=1: a third side, the baseline with the operator's two extra writes (baselineRun).
 const withBaselinePlus = process.env.BENCH_BASELINE_PLUS === '1';
 const profileDir = process.env.BENCH_APISERVER_PROFILE_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), 'bench-apiserver-profile-'));
@@ -87,13 +92,19 @@ const loads = new Map<number, Record<Side, SideLoad[]>>();
 /** Samples the control plane's load around `converge`, with an optional profile early in it. */
 async function measureSide<T>(cluster: BenchCluster, n: number, run: number, side: Side, converge: () => Promise<T>): Promise<T> {
   const before = await apiServerLoad(cluster.cp);
-  const profile = profileSeconds > 0
-    ? sleep(5000).then(() => profileApiServer(cluster.cp, profileSeconds, profileDir, `n${n}-run${run + 1}-${side}`)).catch((err: unknown) => {
-        log(`API server profile failed: ${String(err)}`);
-        return undefined;
-      })
-    : Promise.resolve(undefined);
-  const result = await converge();
+  const name = `n${n}-run${run + 1}-${side}`;
+  const converged = converge();
+  const profile = (
+    profileWhole
+      ? profileApiServerUntil(cluster.cp, converged, profileDir, name)
+      : profileSeconds > 0
+        ? sleep(5000).then(() => profileApiServer(cluster.cp, profileSeconds, profileDir, name))
+        : Promise.resolve(undefined)
+  ).catch((err: unknown) => {
+    log(`API server profile failed: ${String(err)}`);
+    return undefined;
+  });
+  const result = await converged;
   const load = loadDelta(before, await apiServerLoad(cluster.cp));
   const p = await profile;
   log(`${side}: ${formatLoad(load, n)}`);
@@ -128,17 +139,22 @@ async function createRelays(kc: KubeConfig, n: number, onCreated?: (r: SmtpRelay
 }
 
 /** JSON bytes per relay of what the operator's informers cache (full objects), and how much of it is managedFields. */
-async function cachedObjectBytes(kc: KubeConfig, n: number): Promise<{ total: number; managedFields: number }> {
+async function cachedObjectBytes(kc: KubeConfig, n: number): Promise<{ total: number; managedFields: number; byResource: Record<string, number> }> {
   let total = 0;
   let managed = 0;
-  for (const path of ['/apis/smtprelay.dev/v1alpha1/smtprelays', '/apis/apps/v1/deployments', '/api/v1/configmaps', '/api/v1/services']) {
-    const list = await kubeRequest<{ items: KubeObject[] }>(kc, { method: 'GET', path, query: path.startsWith('/api/v1') || path.startsWith('/apis/apps') ? { labelSelector: 'app.kubernetes.io/managed-by=smtp-relay-operator' } : undefined });
+  const byResource: Record<string, number> = {};
+  for (const path of ['/apis/smtprelay.dev/v1alpha1/smtprelays', '/apis/apps/v1/deployments', '/api/v1/configmaps', '/api/v1/services', '/apis/networking.k8s.io/v1/networkpolicies']) {
+    const list = await kubeRequest<{ items: KubeObject[] }>(kc, { method: 'GET', path, query: path.includes('smtprelays') ? undefined : { labelSelector: 'app.kubernetes.io/managed-by=smtp-relay-operator' } });
+    const resource = path.slice(path.lastIndexOf('/') + 1);
     for (const item of list.items) {
-      total += JSON.stringify(item).length;
+      const bytes = JSON.stringify(item).length;
+      total += bytes;
+      byResource[resource] = (byResource[resource] ?? 0) + bytes;
       managed += JSON.stringify(item.metadata.managedFields ?? []).length;
     }
   }
-  return { total: Math.round(total / n), managedFields: Math.round(managed / n) };
+  for (const r of Object.keys(byResource)) byResource[r] = Math.round(byResource[r]! / n);
+  return { total: Math.round(total / n), managedFields: Math.round(managed / n), byResource };
 }
 
 interface OperatorRun {
@@ -147,7 +163,7 @@ interface OperatorRun {
   cpu: number;
   rss0: number;
   rssN: number;
-  objectBytes: { total: number; managedFields: number };
+  objectBytes: Awaited<ReturnType<typeof cachedObjectBytes>>;
   writesPerRelay: number;
   writesByKind: Record<string, number>;
   quiet?: { windowS: number; writes: number; writesByResource: Record<string, number>; lists: number; watches: number; listsTotal: number; rssAfter: number };
@@ -292,7 +308,9 @@ async function baselineRun(n: number, run: number, operatorWrites = false): Prom
     const workers = createPool(CONCURRENCY);
     const events = createEventRecorder({ kc, reportingInstance: 'bench-baseline', reportingController: 'smtprelay.dev/operator' });
     const writeRelayStatus = async (relay: SmtpRelay, d: KubeObject) => {
-      const status = computeStatus(relay, { problems: [], deployment: observeDeployment(d), tlsSecret: facts.get(relay.metadata.namespace)!.tls, probe: { enabled: false } }, new Date());
+      // The queue observation the operator has for a pass-through relay whose pods it has not read (this control plane runs none).
+      const queue = { durable: false, pods: [], stranded: [], desiredReplicas: relay.spec.replicas ?? 1 };
+      const status = computeStatus(relay, { problems: [], deployment: observeDeployment(d), tlsSecret: facts.get(relay.metadata.namespace)!.tls, probe: { enabled: false }, queue }, new Date());
       await applyStatus(kc, { apiVersion: relay.apiVersion, kind: relay.kind, metadata: { name: relay.metadata.name, namespace: relay.metadata.namespace }, status }, { fieldManager: FIELD_MANAGER, force: true });
     };
     const statusWritten = new Set<string>();
@@ -325,7 +343,7 @@ async function baselineRun(n: number, run: number, operatorWrites = false): Prom
           const applied = workers
             .run(async () => {
               let deployment: KubeObject | undefined;
-              for (const child of desiredChildren(relay, { defaultImage: DEFAULT_IMAGE, secretVersions: versions.get(relay.metadata.namespace)! })) {
+              for (const child of desiredChildren(relay, { defaultImage: DEFAULT_IMAGE, secretVersions: versions.get(relay.metadata.namespace)!, monitoringNamespace: 'monitoring', operatorNamespace: OPERATOR_NAMESPACE })) {
                 const written = await applyObject(kc, child, { fieldManager: FIELD_MANAGER, force: true });
                 if (written.kind === 'Deployment') deployment = written;
               }
@@ -342,7 +360,7 @@ async function baselineRun(n: number, run: number, operatorWrites = false): Prom
       });
       if (failures.length > 0) throw new Error(`baseline had ${failures.length} failed writes, e.g. ${String(failures[0])}`);
       const seconds = (Math.max(...keys.map((k) => watcher.readyAt.get(k)!)) - t0) / 1000;
-      log(`${side}: ${n} relays Ready in ${seconds.toFixed(1)} s`);
+      log(`${side}: ${n} relays Ready in ${seconds.toFixed(1)} s; object JSON bytes per relay: ${JSON.stringify(await cachedObjectBytes(kc, n))}`);
       return seconds;
     } finally {
       watcher.stop();
@@ -444,7 +462,7 @@ for (const n of sizes) {
     rows.push({ metric: `N=${n}: API requests per relay by verb (last run, all clients)`, value: round(Object.values(sideLoads.operator.at(-1)!.load.requestsByVerb).reduce((a, b) => a + b, 0) / n), note: `operator side: ${verbs('operator')}; baseline side: ${verbs('baseline')}${sideLoads['baseline+'].length > 0 ? `; baseline+ side: ${verbs('baseline+')}` : ''}` });
     for (const side of ['operator', 'baseline', 'baseline+'] as const) {
       const p = sideLoads[side].findLast((s) => s.profile)?.profile;
-      if (p) rows.push({ metric: `N=${n}: kube-apiserver CPU profile, ${side} side (${profileSeconds} s from 5 s after the first create)`, value: round(p.totalSeconds), unit: 's', note: formatProfile(p) });
+      if (p) rows.push({ metric: `N=${n}: kube-apiserver CPU profile, ${side} side (${profileWhole ? 'the whole convergence' : `${profileSeconds} s from 5 s after the first create`})`, value: round(p.totalSeconds), unit: 's', note: formatProfile(p) });
     }
   }
   if (writes && doReconcile) {

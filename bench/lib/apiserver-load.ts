@@ -123,33 +123,61 @@ export function focusShare(topOutput: string): { seconds: number; total: number 
   return m ? { seconds: toS(m[1]!, m[2]!), total: toS(m[3]!, m[4]!) } : { seconds: 0, total: 0 };
 }
 
-/**
- * A CPU profile of the API server for `seconds` (needs --profiling=true), saved in `dir`,
- * summarised with the Go toolchain's pprof. Undefined when `go` is not there.
- */
-export async function profileApiServer(cp: ControlPlane, seconds: number, dir: string, name: string): Promise<ProfileSummary | undefined> {
-  fs.mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `${name}.pprof.gz`);
-  await adminGet(cp, `/debug/pprof/profile?seconds=${seconds}`, file, (seconds + 60) * 1000);
-  const pprof = async (extra: string[]) => (await run('go', ['tool', 'pprof', '-top', ...extra, file], { maxBuffer: 64 * 1024 * 1024, cwd: os.tmpdir() })).stdout;
+const pprofTop = async (file: string, extra: string[]) => (await run('go', ['tool', 'pprof', '-top', ...extra, file], { maxBuffer: 64 * 1024 * 1024, cwd: os.tmpdir() })).stdout;
+
+/** Buckets a profile (see PROFILE_BUCKETS) with the Go toolchain's pprof; undefined when `go` is not there. */
+export async function summarizeProfile(file: string): Promise<ProfileSummary | undefined> {
   let top: string;
   try {
-    top = await pprof(['-cum', '-nodecount=30']);
+    top = await pprofTop(file, ['-cum', '-nodecount=30']);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
-  const totalSeconds = /of ([0-9.]+)(ms|s|min) total/.exec(top) ? focusShare(top).total : 0;
+  const totalSeconds = focusShare(top).total;
   const buckets: Record<string, number> = {};
   for (const [bucket, b] of Object.entries(PROFILE_BUCKETS)) {
     const { focus, ignore } = typeof b === 'string' ? { focus: b, ignore: undefined } : b;
     // Every node kept, so "Showing nodes accounting for" is the focused total; pprof fails
     // when no sample matches the focus: that is 0.
-    const out = await pprof([`-focus=${focus}`, ...(ignore ? [`-ignore=${ignore}`] : []), '-nodefraction=0', '-nodecount=1000000']).catch(() => '');
+    const out = await pprofTop(file, [`-focus=${focus}`, ...(ignore ? [`-ignore=${ignore}`] : []), '-nodefraction=0', '-nodecount=1000000']).catch(() => '');
     buckets[bucket] = focusShare(out).seconds;
   }
-  fs.writeFileSync(path.join(dir, `${name}.top.txt`), top);
+  fs.writeFileSync(file.replace(/\.pprof\.gz$/, '.top.txt'), top);
   return { file, totalSeconds, buckets, top };
+}
+
+/** A CPU profile of the API server for `seconds` (needs --profiling=true), saved in `dir` and summarised. */
+export async function profileApiServer(cp: ControlPlane, seconds: number, dir: string, name: string): Promise<ProfileSummary | undefined> {
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${name}.pprof.gz`);
+  await adminGet(cp, `/debug/pprof/profile?seconds=${seconds}`, file, (seconds + 60) * 1000);
+  return summarizeProfile(file);
+}
+
+/**
+ * A CPU profile of the API server from now until `done` settles: consecutive slices (one
+ * profile request is cut off by the API server's request timeout), merged by pprof.
+ */
+export async function profileApiServerUntil(cp: ControlPlane, done: Promise<unknown>, dir: string, name: string, sliceSeconds = 30): Promise<ProfileSummary | undefined> {
+  fs.mkdirSync(dir, { recursive: true });
+  let finished = false;
+  void done.finally(() => (finished = true)).catch(() => undefined);
+  const slices: string[] = [];
+  while (!finished) {
+    const slice = path.join(dir, `${name}.slice${slices.length}.pprof.gz`);
+    await adminGet(cp, `/debug/pprof/profile?seconds=${sliceSeconds}`, slice, (sliceSeconds + 60) * 1000);
+    slices.push(slice);
+  }
+  const file = path.join(dir, `${name}.pprof.gz`);
+  try {
+    await run('go', ['tool', 'pprof', '-proto', ...slices], { encoding: 'buffer', maxBuffer: 512 * 1024 * 1024, cwd: os.tmpdir() }).then(({ stdout }) => fs.writeFileSync(file, stdout));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  for (const slice of slices) fs.rmSync(slice);
+  return summarizeProfile(file);
 }
 
 export function formatProfile(p: ProfileSummary): string {
