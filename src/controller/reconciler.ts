@@ -388,6 +388,8 @@ export class Reconciler {
       // Pods that just rolled (a renewed certificate) are probed once all of them serve.
       ...(deployment && rolloutProgress(relay, deployment) === undefined ? { settledRollout: String(deployment.generation ?? 0) } : {}),
       canProbe: pending === undefined,
+      // What an earlier operator process wrote, when it describes this generation: kept across a restart.
+      ...(relay.status?.endpoints && relay.status.observedGeneration === relay.metadata.generation ? { previous: relay.status.endpoints } : {}),
     });
     return {
       probe: { enabled: true, endpoints: view.endpoints, ...(pending ? { pendingMessage: pending } : {}), ...(view.probeDelayedSince ? { delayedSince: view.probeDelayedSince } : {}) },

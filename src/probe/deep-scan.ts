@@ -18,6 +18,8 @@ export const WEAK_CIPHER_CLASSES: Record<string, string> = {
   ccm8: 'AESCCM8@SECLEVEL=0',
 };
 export const GROUPS_TRIED = ['X25519MLKEM768', 'X25519', 'P-256'] as const;
+/** Every check a deep scan reports; the fast probe reports none of them (test/e2e/probe/corpus.test.ts). */
+export const DEEP_SCAN_CHECKS: ReadonlySet<string> = new Set(['modern-protocols', 'legacy-protocols', 'weak-ciphers', 'key-exchange-groups', 'renegotiation', 'starttls-injection', 'certificate-key', 'certificate-signature', 'ocsp-stapling']);
 
 type Settings = TlsClientSettings;
 

@@ -1,8 +1,9 @@
 // Probe results -> the SmtpRelay status shape (src/api/types.ts). Pure.
 import type { EndpointCheckFailure, EndpointStatus } from '../api/types.js';
+import { DEEP_SCAN_CHECKS } from './deep-scan.js';
 import { problems, verdictOf } from './outcome.js';
 import type { ReasonCode } from './reasons.js';
-import type { DeepScanResult, ProbeResult } from './types.js';
+import type { CheckResult, DeepScanResult, ProbeResult } from './types.js';
 
 export interface EndpointStatusInput {
   /** Listener name: submission, submissions, relay. */
@@ -51,6 +52,32 @@ export function toEndpointStatus(input: EndpointStatusInput): EndpointStatus {
   };
   // Drop undefined fields: the status patch stays minimal and comparable.
   return Object.fromEntries(Object.entries(status).filter(([, v]) => v !== undefined)) as unknown as EndpointStatus;
+}
+
+/**
+ * What an EndpointStatus still says of its deep scan, as a DeepScanResult that toEndpointStatus
+ * maps back to the same fields (lastDeepScanTime, legacyProtocolsRefused, the deep checks' failures
+ * in their order): lets a restarted operator keep a deep scan it did not run. Only its checks and
+ * start time are meaningful; undefined when the endpoint has no deep scan.
+ */
+export function deepScanFromStatus(e: EndpointStatus): DeepScanResult | undefined {
+  if (!e.lastDeepScanTime) return undefined;
+  const checks: CheckResult[] = (e.failures ?? [])
+    .filter((f) => DEEP_SCAN_CHECKS.has(f.check))
+    .map((f) => ({ check: f.check, result: f.result, reason: f.reason as ReasonCode, message: f.message ?? '' }));
+  if (e.legacyProtocolsRefused === true) checks.push({ check: 'legacy-protocols', result: 'pass', message: 'refused (as last reported in status)' });
+  const notKept = { outcome: 'error' as const, detail: 'not kept in status' };
+  return {
+    target: { host: '', port: e.port, mode: e.mode, ...(e.serverName ? { servername: e.serverName } : {}) },
+    startedAt: e.lastDeepScanTime,
+    durationMs: 0,
+    handshakes: 0,
+    protocols: { TLSv1: notKept, 'TLSv1.1': notKept, 'TLSv1.2': notKept, 'TLSv1.3': notKept },
+    cipherClasses: {},
+    groups: {},
+    checks,
+    verdict: verdictOf(checks),
+  };
 }
 
 /** Summary for the TLS printer column. */

@@ -14,13 +14,17 @@
 // the routine ones, and supersede a routine cycle of the same relay still waiting for slots.
 // A relay whose results are older than the interval plus a grace gets probeDelayedSince
 // (status: ProbeDelayed), and the reconcile is asked back when that moment comes.
+// A relay this process has not probed yet but whose status.endpoints an earlier process wrote
+// (an operator restart, a new leader) adopts them: they are shown, aged and delayed as its own,
+// and its next probe is due one interval after them, in the routine line. Without that, every
+// restart turned every relay's TLSHealthy to NotProbed (Ready=False) and probed them all at once.
 import type { EndpointStatus, SmtpRelay } from '../../api/types.js';
 import type { Logger } from '../../common/logger.js';
-import { DEFAULT_FULL_HANDSHAKE_EVERY_MS, DEFAULT_TIMEOUT_MS, TlsSessionCache, deepScan, probeEndpoint, toEndpointStatus } from '../../probe/index.js';
+import { DEFAULT_FULL_HANDSHAKE_EVERY_MS, DEFAULT_TIMEOUT_MS, TlsSessionCache, deepScan, deepScanFromStatus, probeEndpoint, toEndpointStatus } from '../../probe/index.js';
 import type { DeepScanResult, ProbeOptions, ProbeResult } from '../../probe/index.js';
 import { parseDuration } from '../builders/index.js';
 import type { ProbeMetrics } from './metrics.js';
-import { DEFAULT_PROBE_INTERVAL_MS, deepKey, plan, probeDelay, probeKey, staleRecheckAt, started, type ScheduleState } from './schedule.js';
+import { DEFAULT_PROBE_INTERVAL_MS, deepKey, jitteredInterval, plan, probeDelay, probeKey, staleRecheckAt, started, type ScheduleState } from './schedule.js';
 import { inClusterEndpointName, type ProbeTarget } from './targets.js';
 import { Semaphore } from '../../common/semaphore.js';
 
@@ -69,6 +73,11 @@ export interface TlsHealthInput {
   settledRollout?: string;
   /** False while nothing can answer yet (no available replica): report, do not probe. */
   canProbe: boolean;
+  /**
+   * The relay's status.endpoints, when its status is of the current generation: adopted by a
+   * scheduler that has no results of its own for the relay yet (see the header).
+   */
+  previous?: EndpointStatus[];
 }
 
 export interface TlsHealthView {
@@ -97,6 +106,10 @@ interface RelayState {
   settledRollout?: string;
   /** Cycles in a row that found a stale certificate (schedule.ts: staleRecheckAt). */
   staleCycles: number;
+  /** Endpoints adopted from status.endpoints, by name, until this process probed them. */
+  adopted?: Map<string, EndpointStatus>;
+  /** The deep scans those endpoints report, kept with this process's fast probes until it deep-scans. */
+  adoptedDeep?: Map<string, DeepScanResult>;
 }
 
 export function intervalOf(relay: SmtpRelay, overrideMs?: number): number {
@@ -128,13 +141,12 @@ export class TlsHealthScheduler {
     const { relay } = input;
     const key = `${relay.metadata.namespace}/${relay.metadata.name}`;
     let state = this.relays.get(key);
+    const fresh = !state;
     if (!state) {
       state = { schedule: {}, results: new Map(), running: false, cycle: 0, staleCycles: 0 };
       this.relays.set(key, state);
     }
     if (input.settledRollout !== undefined) state.settledRollout = input.settledRollout;
-    const endpoints = this.view(state, input.targets);
-    if (!input.canProbe || input.targets.length === 0 || this.stopped) return { endpoints };
     const now = this.now();
     const scheduleInput = {
       now,
@@ -143,6 +155,9 @@ export class TlsHealthScheduler {
       deepKey: deepKey(relay.metadata.generation, input.expectedFingerprint),
     };
     const interval = intervalOf(relay, this.opts.intervalOverrideMs);
+    if (fresh && input.previous?.length) this.adopt(state, input, scheduleInput, interval);
+    const endpoints = this.view(state, input.targets);
+    if (!input.canProbe || input.targets.length === 0 || this.stopped) return { endpoints };
     const withDelay = (nextProbeInMs: number | undefined) => this.delayView(state, input.targets, endpoints, interval, now, nextProbeInMs);
     // What is probed changed (or was never probed): urgent, and it replaces a cycle still waiting for slots.
     const urgent = state.schedule.probeKey !== scheduleInput.probeKey;
@@ -160,9 +175,42 @@ export class TlsHealthScheduler {
     return withDelay(state.schedule.nextDueAt! - now);
   }
 
+  /**
+   * Takes over the results an earlier process wrote (input.previous) for a relay new to this one.
+   * Each listener's entry is adopted when it describes what would be probed now (Service port,
+   * mode, SNI name). When every listener has one, with the certificate the Secret holds now and a
+   * probe time, the schedule is adopted too: the next probe is due one jittered interval after the
+   * oldest of them, in the routine line; otherwise the first probe is due at once, urgent, as for a new relay.
+   * Their deep scans are kept as well (deepScanFromStatus): with the schedule, the next deep scan is
+   * due a day after the oldest, as if this process had run them.
+   */
+  private adopt(state: RelayState, input: TlsHealthInput, current: { probeKey: string; deepKey: string }, intervalMs: number): void {
+    const adopted = new Map<string, EndpointStatus>();
+    for (const t of input.targets) {
+      const e = input.previous?.find((p) => p.name === t.name);
+      if (e && e.port === t.servicePort && e.mode === t.mode && (e.serverName ?? input.servername) === (t.inClusterName ?? input.servername)) adopted.set(t.name, e);
+    }
+    if (adopted.size === 0) return;
+    state.adopted = adopted;
+    const deeps = new Map<string, DeepScanResult>();
+    for (const [name, e] of adopted) {
+      const d = deepScanFromStatus(e);
+      if (d) deeps.set(name, d);
+    }
+    if (deeps.size > 0) state.adoptedDeep = deeps;
+    const expected = (t: ProbeTarget) => (t.inClusterName ? input.internal?.expectedFingerprint : input.expectedFingerprint);
+    const times = input.targets.map((t) => Date.parse(adopted.get(t.name)?.lastProbeTime ?? ''));
+    const upToDate = input.targets.every((t) => adopted.has(t.name) && (expected(t) === undefined || adopted.get(t.name)!.fingerprint === expected(t)));
+    if (!upToDate || times.some(Number.isNaN)) return;
+    state.schedule = { probeKey: current.probeKey, nextDueAt: Math.min(...times) + jitteredInterval(intervalMs, this.random) };
+    // Deep scans run on the public targets only (runCycle); each must have one to adopt the deep schedule.
+    const deepTimes = input.targets.filter((t) => !t.inClusterName).map((t) => Date.parse(deeps.get(t.name)?.startedAt ?? ''));
+    if (deepTimes.length > 0 && !deepTimes.some(Number.isNaN)) state.schedule = { ...state.schedule, deepKey: current.deepKey, lastDeepAt: Math.min(...deepTimes) };
+  }
+
   /** The view, with probeDelayedSince when the shown results are overdue, and a wake-up for when they will be. */
   private delayView(state: RelayState, targets: ProbeTarget[], endpoints: EndpointStatus[] | undefined, intervalMs: number, now: number, nextProbeInMs: number | undefined): TlsHealthView {
-    const starts = targets.map((t) => state.results.get(t.name)?.probe.startedAt).filter((t): t is string => t !== undefined).map(Date.parse);
+    const starts = targets.map((t) => state.results.get(t.name)?.probe.startedAt ?? state.adopted?.get(t.name)?.lastProbeTime).filter((t): t is string => t !== undefined).map(Date.parse);
     if (starts.length === 0) return { endpoints, nextProbeInMs };
     const delay = probeDelay(Math.min(...starts), intervalMs, now, this.opts.delayGraceMinMs);
     if (delay.delayed) return { endpoints, nextProbeInMs, probeDelayedSince: new Date(delay.dueAt).toISOString() };
@@ -182,11 +230,15 @@ export class TlsHealthScheduler {
   }
 
   private view(state: RelayState, targets: ProbeTarget[]): EndpointStatus[] | undefined {
-    if (state.results.size === 0) return undefined;
+    if (state.results.size === 0 && !state.adopted?.size) return undefined;
     const out: EndpointStatus[] = [];
     for (const t of targets) {
       const r = state.results.get(t.name);
-      if (!r) continue;
+      if (!r) {
+        const adopted = state.adopted?.get(t.name);
+        if (adopted) out.push(adopted);
+        continue;
+      }
       // The Service port, not the local one: status describes the Service.
       out.push({ ...toEndpointStatus({ name: t.name, probe: r.probe, deep: r.deep, secretFingerprint: r.expectedFingerprint, serverName: r.probe.target.servername }), port: t.servicePort });
     }
@@ -223,7 +275,7 @@ export class TlsHealthScheduler {
         try {
           const fast = await inSlot(() => probe({ ...base(t), timeoutMs: this.opts.probeTimeoutMs ?? DEFAULT_TIMEOUT_MS, ...(this.sessions ? { sessions: this.sessions } : {}) }));
           if (!fast) return undefined;
-          let deepResult = state.results.get(t.name)?.deep;
+          let deepResult = state.results.get(t.name)?.deep ?? state.adoptedDeep?.get(t.name);
           // No deep scan of an endpoint that does not even answer: it would only time out six times.
           // Nor of an in-cluster name: same listener, same TLS policy, only another certificate.
           if (deep && !t.inClusterName) {
@@ -243,7 +295,11 @@ export class TlsHealthScheduler {
     if (deepSkipped) state.schedule = { ...state.schedule, deepKey: undefined };
     const names = new Set(input.targets.map((t) => t.name));
     for (const name of [...state.results.keys()]) if (!names.has(name)) state.results.delete(name);
-    for (const r of results) if (r) state.results.set(r.target.name, r);
+    for (const r of results) {
+      if (!r) continue;
+      state.results.set(r.target.name, r);
+      state.adopted?.delete(r.target.name);
+    }
     this.cycles++;
     const endpoints = this.view(state, input.targets) ?? [];
     // A stale certificate usually clears within seconds (a reload, a Service catching up): look again soon.

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
-import { deepScan } from '../../../src/probe/deep-scan.js';
+import { DEEP_SCAN_CHECKS, deepScan } from '../../../src/probe/deep-scan.js';
 import { probeEndpoint } from '../../../src/probe/fast-probe.js';
 import type { CheckResult, DeepScanResult, ProbeOptions, ProbeResult } from '../../../src/probe/types.js';
 import { createTestPki, TEST_HOST, type TestPki } from '../../helpers/broken-smtp/certs.js';
@@ -65,6 +65,9 @@ describe('a well-configured server passes everything', () => {
     expect(verbs(server)).toEqual(['EHLO', 'AUTH', 'STARTTLS', 'EHLO', 'MAIL', 'RSET', 'QUIT']);
     const deep = await deepScan(opts);
     expect(blamed(deep)).toEqual([]);
+    // The names a restarted operator uses to tell deep findings from fast ones in status (deepScanFromStatus).
+    expect(deep.checks.map((c) => c.check).filter((c) => !DEEP_SCAN_CHECKS.has(c))).toEqual([]);
+    expect(probe.checks.map((c) => c.check).filter((c) => DEEP_SCAN_CHECKS.has(c))).toEqual([]);
     expect(deep.protocols.TLSv1.outcome).toBe('refused');
     expect(deep.protocols['TLSv1.1'].outcome).toBe('refused');
     expect(deep.protocols['TLSv1.2'].outcome).toBe('accepted');

@@ -224,6 +224,36 @@ describe(`TLS health of a relay with a cert-manager certificate ${SIM_KUBELET} $
     );
   });
 
+  test('an operator restart keeps TLSHealthy and Ready and writes nothing: the new process adopts status.endpoints and probes on their schedule', async () => {
+    const before = await getRelay(ns.name, NAME);
+    expect(condition(before, 'Ready')?.status).toBe('True');
+    expect(condition(before, 'TLSHealthy')?.status).toBe('True');
+    await operator.stop();
+    // Every version of the relay while the new process starts, reconciles and probes (GETs 10 ms apart).
+    const seen: { rv: string; ready?: string; tls?: string; reason?: string }[] = [];
+    let watching = true;
+    const watch = (async () => {
+      while (watching) {
+        const r = await getRelay(ns.name, NAME).catch(() => undefined);
+        if (r && seen.at(-1)?.rv !== r.metadata.resourceVersion) {
+          seen.push({ rv: r.metadata.resourceVersion!, ready: condition(r, 'Ready')?.status, tls: condition(r, 'TLSHealthy')?.status, reason: condition(r, 'TLSHealthy')?.reason });
+        }
+        await new Promise((res) => setTimeout(res, 10));
+      }
+    })();
+    try {
+      operator = await runOperatorInProcess(ns.name, ['--tls-probe=on', '--probe-local-endpoints', `--probe-interval-override=${PROBE_INTERVAL_MS / 1000}s`]);
+      // Two cycles of the new process: its first is due one interval after the adopted probe times.
+      await waitFor(async () => (await probesRun(operator)) >= 4, { description: 'two probe cycles of the restarted operator', timeoutMs: 30_000, intervalMs: 100 });
+    } finally {
+      watching = false;
+      await watch;
+    }
+    // The adopted deep scan is kept (no new lastDeepScanTime) and nothing else changed: no write at all.
+    expect(seen).toEqual([{ rv: before!.metadata.resourceVersion, ready: 'True', tls: 'True', reason: condition(before, 'TLSHealthy')!.reason }]);
+    expect(await statusWrites(operator)).toBe(0);
+  });
+
   test('a re-issued certificate the relay has not loaded: TLSHealthy=False StaleCertificateServed + Warning event; the hot reload heals it', async () => {
     // cert-manager re-issues into a new Secret (new key: rotationPolicy Always); the relay's files still hold the old one.
     await kubectlOk(['-n', ns.name, 'delete', 'secret', `${NAME}-tls`]);

@@ -309,3 +309,110 @@ describe('TlsHealthScheduler: TLS session resumption', () => {
     await sched.stop();
   });
 });
+
+describe('TlsHealthScheduler: a restarted operator adopts the status.endpoints an earlier process wrote', () => {
+  const FP = 'ab'.repeat(32);
+  const written = (over: Partial<EndpointStatus> = {}) => [healthyEndpoint({ fingerprint: FP, serverName: 'smtp.example.com', lastProbeTime: iso(T0 - 20 * SEC), ...over })];
+  const withPrevious = (r: SmtpRelay, previous: EndpointStatus[], fp = FP): TlsHealthInput => ({ ...inputOf(r, fp), previous });
+
+  test('shown at once (no NotProbed), probed one interval after their probe time, in the routine line, then replaced by its own results', async () => {
+    const h = harness(1);
+    const view = h.sched.observe(withPrevious(relayNamed('a'), written()));
+    await h.settle();
+    expect(view.endpoints).toEqual(written());
+    expect(view.probeDelayedSince).toBeUndefined();
+    expect(h.running).toEqual([]);
+    // Probed at T0 - 20 s, interval 1 min (random 0.5: no jitter): due in 40 s.
+    expect(view.nextProbeInMs).toBe(40 * SEC);
+    // At the due time a new relay (urgent) overtakes a's routine probe while another holds the only slot.
+    h.sched.observe(inputOf(relayNamed('blocker')));
+    await h.settle();
+    h.clock.now = T0 + 40 * SEC;
+    h.sched.observe(withPrevious(relayNamed('a'), written()));
+    h.sched.observe(inputOf(relayNamed('fresh')));
+    await h.settle();
+    const order: string[] = [];
+    while (h.running.length > 0) order.push((await h.finishNext()).host);
+    expect(order).toEqual(['blocker.ns.svc', 'fresh.ns.svc', 'a.ns.svc']);
+    const own = h.sched.observe(withPrevious(relayNamed('a'), written()));
+    expect(own.endpoints).toHaveLength(1);
+    expect(own.endpoints![0]).toMatchObject({ healthy: true, lastProbeTime: iso(T0 + 40 * SEC), fingerprint: FP });
+    await h.sched.stop();
+  });
+
+  test('a certificate that changed while no operator ran: the written endpoints are shown, and probed at once', async () => {
+    const h = harness(1);
+    const view = h.sched.observe(withPrevious(relayNamed('a'), written(), 'cd'.repeat(32)));
+    await h.settle();
+    expect(view.endpoints).toEqual(written());
+    expect(h.running.map((p) => p.opts)).toEqual([expect.objectContaining({ host: 'a.ns.svc', expectedFingerprint: 'cd'.repeat(32) })]);
+    await h.finishNext();
+    expect(h.sched.observe(withPrevious(relayNamed('a'), written(), 'cd'.repeat(32))).endpoints![0]).toMatchObject({ healthy: false, matchesSecret: false, lastProbeTime: iso(T0) });
+    await h.sched.stop();
+  });
+
+  test('results older than interval + grace are ProbeDelayed at once and probed now', async () => {
+    const h = harness(1);
+    const view = h.sched.observe(withPrevious(relayNamed('a'), written({ lastProbeTime: iso(T0 - 5 * MIN) })));
+    await h.settle();
+    expect(view.probeDelayedSince).toBe(iso(T0 - 4 * MIN));
+    expect(h.running.map((p) => p.opts.host)).toEqual(['a.ns.svc']);
+    await h.finishNext();
+    await h.sched.stop();
+  });
+
+  test('an entry that describes another listener (port, mode or SNI name) is not adopted: NotProbed, probed at once', async () => {
+    for (const other of [{ port: 2525 }, { mode: 'implicit' as const }, { serverName: 'old.example.com' }]) {
+      const h = harness(1);
+      const view = h.sched.observe(withPrevious(relayNamed('a'), written(other)));
+      await h.settle();
+      expect(view.endpoints).toBeUndefined();
+      expect(h.running.map((p) => p.opts.host)).toEqual(['a.ns.svc']);
+      await h.finishNext();
+      await h.sched.stop();
+    }
+  });
+
+  test('the deep scan is adopted too: no deep scan in the first cycle, its findings kept beside the new fast probe, the next one a day after it', async () => {
+    const deepCalls: string[] = [];
+    const clock = { now: T0 };
+    const sched = new TlsHealthScheduler({
+      concurrency: 2,
+      logger: createLogger('test', 'error'),
+      now: () => clock.now,
+      random: () => 0.5,
+      onProbed: () => undefined,
+      probe: async (o) => result(o, clock.now),
+      deepScan: async (o) => {
+        deepCalls.push(o.host);
+        return { checks: [], startedAt: iso(clock.now) } as unknown as DeepScanResult;
+      },
+    });
+    const weak = { check: 'weak-ciphers', result: 'fail' as const, reason: 'weak-cipher-accepted', message: 'static-rsa' };
+    const previous = written({ lastDeepScanTime: iso(T0 - 3_600_000), legacyProtocolsRefused: true, healthy: false, failures: [weak] });
+    sched.observe(withPrevious(relayNamed('a'), previous));
+    clock.now = T0 + 40 * SEC;
+    sched.observe(withPrevious(relayNamed('a'), previous));
+    await new Promise((r) => setTimeout(r, 5));
+    expect(deepCalls).toEqual([]);
+    const own = sched.observe(withPrevious(relayNamed('a'), previous)).endpoints![0]!;
+    expect(own).toMatchObject({ lastProbeTime: iso(T0 + 40 * SEC), lastDeepScanTime: iso(T0 - 3_600_000), legacyProtocolsRefused: true, healthy: false, failures: [weak] });
+    // A day after the adopted deep scan, the next cycle carries one.
+    clock.now = T0 - 3_600_000 + 24 * 3_600_000;
+    sched.observe(withPrevious(relayNamed('a'), previous));
+    await new Promise((r) => setTimeout(r, 5));
+    expect(deepCalls).toEqual(['a.ns.svc']);
+    expect(sched.observe(withPrevious(relayNamed('a'), previous)).endpoints![0]).toMatchObject({ healthy: true, lastDeepScanTime: iso(clock.now) });
+    await sched.stop();
+  });
+
+  test('only a relay new to the scheduler adopts: a later previous does not replace its own results', async () => {
+    const h = harness(1);
+    h.sched.observe(inputOf(relayNamed('a')));
+    await h.settle();
+    await h.finishNext();
+    const view = h.sched.observe(withPrevious(relayNamed('a'), written({ lastProbeTime: iso(T0 - MIN), latencyMilliseconds: 999 })));
+    expect(view.endpoints![0]).toMatchObject({ lastProbeTime: iso(T0), latencyMilliseconds: 5 });
+    await h.sched.stop();
+  });
+});

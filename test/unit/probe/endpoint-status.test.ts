@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { tlsHealthSummary, toEndpointStatus } from '../../../src/probe/endpoint-status.js';
+import { deepScanFromStatus, tlsHealthSummary, toEndpointStatus } from '../../../src/probe/endpoint-status.js';
 import { PASSING, deepResult, probeResult } from './fixtures.js';
 
 describe('mapping to EndpointStatus', () => {
@@ -53,5 +53,39 @@ describe('mapping to EndpointStatus', () => {
     expect(tlsHealthSummary([healthy])).toBe('Healthy');
     expect(tlsHealthSummary([healthy, degraded])).toBe('Degraded');
     expect(tlsHealthSummary([healthy, degraded, broken])).toBe('Unhealthy');
+  });
+});
+
+describe('deepScanFromStatus: the deep scan a status reports, for a restarted operator', () => {
+  const expiring = { check: 'certificate-expiry', result: 'warn' as const, reason: 'certificate-expiring-soon' as const, message: '3 days' };
+  const cases = {
+    'legacy refused, all passing': [{ check: 'legacy-protocols', result: 'pass' as const, message: 'refused' }, { check: 'ocsp-stapling', result: 'pass' as const, message: 'none' }],
+    'legacy accepted, a weak cipher, a weak key': [
+      { check: 'modern-protocols', result: 'pass' as const, message: 'ok' },
+      { check: 'legacy-protocols', result: 'fail' as const, reason: 'legacy-protocol-accepted' as const, message: 'TLSv1' },
+      { check: 'weak-ciphers', result: 'fail' as const, reason: 'weak-cipher-accepted' as const, message: 'static-rsa' },
+      { check: 'certificate-key', result: 'fail' as const, reason: 'weak-certificate-key' as const, message: 'rsa 1024 bits' },
+    ],
+    'legacy not tested (a warning)': [{ check: 'legacy-protocols', result: 'warn' as const, reason: 'tls-handshake-failed' as const, message: 'could not offer' }],
+  };
+  test.each(Object.entries(cases))('%s: toEndpointStatus gives the same status back, with a fast probe that warns and one that fails', (_name, deepChecks) => {
+    for (const fast of [[...PASSING, expiring], [{ check: 'certificate-trust', result: 'fail' as const, reason: 'certificate-not-trusted' as const, message: 'unknown CA' }]]) {
+      const probe = probeResult(fast);
+      const written = toEndpointStatus({ name: 'submission', probe, deep: deepResult(deepChecks), secretFingerprint: 'ab'.repeat(32) });
+      const adopted = deepScanFromStatus(written)!;
+      expect(adopted.startedAt).toBe('2026-11-28T11:00:00.000Z');
+      // The fast probe's failures are not the deep scan's: a later fast probe decides them again.
+      expect(adopted.checks.map((c) => c.check)).not.toContain(fast[fast.length - 1]!.check);
+      expect(toEndpointStatus({ name: 'submission', probe, deep: adopted, secretFingerprint: 'ab'.repeat(32) })).toEqual(written);
+    }
+  });
+  test('a later fast probe with the adopted deep scan: its own findings, the deep scan\'s kept', () => {
+    const written = toEndpointStatus({ name: 'submission', probe: probeResult([...PASSING, expiring]), deep: deepResult(cases['legacy accepted, a weak cipher, a weak key']) });
+    const later = toEndpointStatus({ name: 'submission', probe: probeResult(PASSING, { startedAt: '2026-11-28T12:01:00.000Z' }), deep: deepScanFromStatus(written) });
+    expect(later).toMatchObject({ healthy: false, legacyProtocolsRefused: false, lastDeepScanTime: '2026-11-28T11:00:00.000Z', lastProbeTime: '2026-11-28T12:01:00.000Z' });
+    expect(later.failures!.map((f) => f.check)).toEqual(['legacy-protocols', 'weak-ciphers', 'certificate-key']);
+  });
+  test('no deep scan in the status: none adopted', () => {
+    expect(deepScanFromStatus(toEndpointStatus({ name: 'submission', probe: probeResult(PASSING) }))).toBeUndefined();
   });
 });
