@@ -21,6 +21,7 @@ const SECTIONS = {
   footprint: 'relay-footprint',
   rotation: 'rotation',
   probe: 'probe-cost',
+  'probe-scale': 'probe-scale',
 };
 const USAGE = `npm run bench -- [--quick|--full] [--only=${Object.keys(SECTIONS).join(',')}] [--runs=N] [--sizes=N,...] [--no-build]
   --quick   small sizes, 1-2 runs (a few minutes; the default)
@@ -72,7 +73,8 @@ const results = [];
 const started = new Date();
 for (const script of scripts) {
   const sectionsOfScript = wanted.filter((s) => SECTIONS[s] === script);
-  const args = ['--import', 'tsx', path.join('bench', `${script}.ts`), full ? '--full' : '--quick', `--only=${sectionsOfScript.join(',')}`];
+  // probe-scale is the operator's prober: the operator's V8 flags for 10,000 relays (deploy/base/deployment.yaml), and the live heap after a full GC.
+  const args = [...(script === 'probe-scale' ? ['--expose-gc', '--max-old-space-size=448', '--max-semi-space-size=4'] : []), '--import', 'tsx', path.join('bench', `${script}.ts`), full ? '--full' : '--quick', `--only=${sectionsOfScript.join(',')}`];
   if (runs) args.push(runs);
   const sizes = argv.find((a) => a.startsWith('--sizes='));
   if (sizes && script === 'operator') args.push(sizes);

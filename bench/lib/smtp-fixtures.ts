@@ -86,6 +86,8 @@ export interface OurRelayOptions {
   queueDir?: string;
   /** Overrides of relay.json `limits` (e.g. a longer socketTimeoutMs for idle sessions). */
   limits?: Partial<RelayConfig['limits']>;
+  /** --listen-host; default 127.0.0.1. */
+  listenHost?: string;
 }
 
 export async function startOurRelay(pki: Pki, sinkPort: number, poolSize: number, name = 'relay', opts: OurRelayOptions = {}): Promise<Relay> {
@@ -113,7 +115,7 @@ export async function startOurRelay(pki: Pki, sinkPort: number, poolSize: number
   if (opts.queueDir) config.queue = { dir: opts.queueDir, maxAgeMs: 5 * 24 * 3600_000, minBackoffMs: 300_000, maxBackoffMs: 4_000_000 };
   const configPath = path.join(root, 'relay.json');
   fs.writeFileSync(configPath, JSON.stringify(config, null, 2));
-  const proc = await startRelayProcess({ configPath } as RelayFixture);
+  const proc = await startRelayProcess({ configPath } as RelayFixture, opts.listenHost ? { listenHost: opts.listenHost } : {});
   proc.child.stdout?.removeAllListeners('data');
   proc.child.stdout?.resume();
   const pid = proc.child.pid!;
