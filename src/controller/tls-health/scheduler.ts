@@ -89,11 +89,16 @@ export interface TlsHealthView {
   probeDelayedSince?: string;
 }
 
+/**
+ * One endpoint's latest result, kept as its status entry only: the full probe and deep-scan
+ * results (chains, every handshake attempt, every passing check's message) held ~25 KiB per relay,
+ * 250 MiB at 10,000 (bench/probe-scale.ts).
+ */
 interface EndpointResult {
   target: ProbeTarget;
-  probe: ProbeResult;
+  status: EndpointStatus;
+  /** The deep scan behind status, as much of it as status shows (deepScanFromStatus): what later fast probes are combined with. */
   deep?: DeepScanResult;
-  expectedFingerprint?: string;
 }
 
 interface RelayState {
@@ -210,7 +215,7 @@ export class TlsHealthScheduler {
 
   /** The view, with probeDelayedSince when the shown results are overdue, and a wake-up for when they will be. */
   private delayView(state: RelayState, targets: ProbeTarget[], endpoints: EndpointStatus[] | undefined, intervalMs: number, now: number, nextProbeInMs: number | undefined): TlsHealthView {
-    const starts = targets.map((t) => state.results.get(t.name)?.probe.startedAt ?? state.adopted?.get(t.name)?.lastProbeTime).filter((t): t is string => t !== undefined).map(Date.parse);
+    const starts = targets.map((t) => (state.results.get(t.name)?.status ?? state.adopted?.get(t.name))?.lastProbeTime).filter((t): t is string => t !== undefined).map(Date.parse);
     if (starts.length === 0) return { endpoints, nextProbeInMs };
     const delay = probeDelay(Math.min(...starts), intervalMs, now, this.opts.delayGraceMinMs);
     if (delay.delayed) return { endpoints, nextProbeInMs, probeDelayedSince: new Date(delay.dueAt).toISOString() };
@@ -240,7 +245,7 @@ export class TlsHealthScheduler {
         continue;
       }
       // The Service port, not the local one: status describes the Service.
-      out.push({ ...toEndpointStatus({ name: t.name, probe: r.probe, deep: r.deep, secretFingerprint: r.expectedFingerprint, serverName: r.probe.target.servername }), port: t.servicePort });
+      out.push({ ...r.status, port: t.servicePort });
     }
     return out.length > 0 ? out : undefined;
   }
@@ -282,7 +287,8 @@ export class TlsHealthScheduler {
             if (fast.tls) deepResult = (await inSlot(() => scan({ ...base(t), timeoutMs: this.opts.deepTimeoutMs ?? 5000 }))) ?? deepResult;
             else deepSkipped = true;
           }
-          return { target: t, probe: fast, deep: deepResult, expectedFingerprint: expected(t) };
+          const status = toEndpointStatus({ name: t.name, probe: fast, deep: deepResult, secretFingerprint: expected(t), serverName: fast.target.servername });
+          return { target: t, status, deep: deepScanFromStatus(status) };
         } catch (err) {
           // The prober reports failures as results; a throw is a bug. Keep the last result.
           log.error('TLS probe threw', { endpoint: t.name, error: err instanceof Error ? err.message : String(err) });
@@ -310,7 +316,7 @@ export class TlsHealthScheduler {
     this.opts.metrics?.setProbes(
       relay.metadata.namespace,
       relay.metadata.name,
-      endpoints.map((e) => ({ endpoint: e, durationSeconds: (state.results.get(e.name)?.probe.latencyMs ?? 0) / 1000 })),
+      endpoints.map((e) => ({ endpoint: e, durationSeconds: (e.latencyMilliseconds ?? 0) / 1000 })),
     );
     log.debug('TLS probe finished', { endpoints: endpoints.map((e) => `${e.name}:${e.healthy ? 'ok' : 'fail'}`).join(' '), deep });
     this.opts.onProbed(key);
