@@ -166,7 +166,13 @@ export class TlsHealthScheduler {
     const withDelay = (nextProbeInMs: number | undefined) => this.delayView(state, input.targets, endpoints, interval, now, nextProbeInMs);
     // What is probed changed (or was never probed): urgent, and it replaces a cycle still waiting for slots.
     const urgent = state.schedule.probeKey !== scheduleInput.probeKey;
-    if (state.running && !urgent) return withDelay(state.schedule.nextDueAt !== undefined ? Math.max(0, state.schedule.nextDueAt - now) : undefined);
+    if (state.running && !urgent) {
+      // The running cycle asks for a reconcile when it finishes (onProbed): ask back only for a due time after now.
+      // A cycle still waiting for slots past its due time used to answer 0 here: a reconcile per second per
+      // waiting relay, for as long as the backlog lasted (bench/probe-scale.ts at 10,000 relays).
+      const due = state.schedule.nextDueAt;
+      return withDelay(due !== undefined && due > now ? due - now : undefined);
+    }
     const p = plan(state.schedule, scheduleInput);
     if (!p.probe) return withDelay(p.dueInMs);
     state.schedule = started(state.schedule, scheduleInput, p, interval, this.random);

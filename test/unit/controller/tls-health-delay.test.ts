@@ -216,6 +216,35 @@ describe('TlsHealthScheduler: ProbeDelayed when the prober is starved', () => {
   });
 });
 
+describe('TlsHealthScheduler: a cycle waiting for slots past its due time', () => {
+  test('asks for no reconcile until it finishes (onProbed does), only for the ProbeDelayed moment', async () => {
+    const h = harness(1);
+    const hang = relayNamed('hang');
+    const b = relayNamed('b');
+    h.sched.observe(inputOf(b));
+    await h.settle();
+    await h.finishNext(); // b's first probe, at T0; next due at T0 + 1 min
+    h.clock.now = T0 + MIN;
+    h.sched.observe(inputOf(hang)); // new: urgent, takes the only slot and hangs
+    await h.settle();
+    h.sched.observe(inputOf(b)); // due: its cycle starts and waits for the slot
+    await h.settle();
+    expect(h.running.map((p) => p.opts.host)).toEqual(['hang.ns.svc']);
+    // Before ProbeDelayed, the only wake-up is for that moment (T0 + 90 s).
+    h.clock.now = T0 + 80 * SEC;
+    expect(h.sched.observe(inputOf(b)).nextProbeInMs).toBe(10 * SEC);
+    // Past b's next due time (T0 + 2 min), its cycle still waiting: nothing to do before it finishes.
+    h.clock.now = T0 + 2 * MIN + 1000;
+    const waiting = h.sched.observe(inputOf(b));
+    expect(waiting.probeDelayedSince).toBe(iso(T0 + MIN));
+    expect(waiting.nextProbeInMs).toBeUndefined();
+    await h.finishNext();
+    await h.finishNext();
+    expect(h.done).toContain('ns/b');
+    await h.sched.stop();
+  });
+});
+
 describe('TlsHealthScheduler: priority', () => {
   test('a relay whose Secret certificate changed is probed before the routine probes already waiting, and with the new fingerprint', async () => {
     const h = harness(1);
