@@ -284,15 +284,21 @@ export class TlsHealthScheduler {
     const results = await Promise.all(
       input.targets.map(async (t): Promise<EndpointResult | undefined> => {
         try {
-          const fast = await inSlot(() => probe({ ...base(t), timeoutMs: this.opts.probeTimeoutMs ?? DEFAULT_TIMEOUT_MS, ...(this.sessions ? { sessions: this.sessions } : {}) }));
-          if (!fast) return undefined;
-          let deepResult = state.results.get(t.name)?.deep ?? state.adoptedDeep?.get(t.name);
-          // No deep scan of an endpoint that does not even answer: it would only time out six times.
-          // Nor of an in-cluster name: same listener, same TLS policy, only another certificate.
-          if (deep && !t.inClusterName) {
-            if (fast.tls) deepResult = (await inSlot(() => scan({ ...base(t), timeoutMs: this.opts.deepTimeoutMs ?? 5000 }))) ?? deepResult;
-            else deepSkipped = true;
-          }
+          // The deep scan runs in the fast probe's slot, right after it. Queued for a slot of its own, behind
+          // every other relay's probes, it published fast results minutes old after a bulk creation (10,000
+          // relays: up to 220 s), i.e. ProbeDelayed at once (bench/probe-scale.ts).
+          const done = await inSlot(async () => {
+            const fast = await probe({ ...base(t), timeoutMs: this.opts.probeTimeoutMs ?? DEFAULT_TIMEOUT_MS, ...(this.sessions ? { sessions: this.sessions } : {}) });
+            // No deep scan of an endpoint that does not even answer: it would only time out six times.
+            // Nor of an in-cluster name: same listener, same TLS policy, only another certificate.
+            if (!deep || t.inClusterName) return { fast };
+            if (!fast.tls) return { fast, deepSkipped: true };
+            return { fast, deep: await scan({ ...base(t), timeoutMs: this.opts.deepTimeoutMs ?? 5000 }) };
+          });
+          if (!done) return undefined;
+          const { fast } = done;
+          if (done.deepSkipped) deepSkipped = true;
+          const deepResult = done.deep ?? state.results.get(t.name)?.deep ?? state.adoptedDeep?.get(t.name);
           const status = toEndpointStatus({ name: t.name, probe: fast, deep: deepResult, secretFingerprint: expected(t), serverName: fast.target.servername });
           return { target: t, status, deep: deepScanFromStatus(status) };
         } catch (err) {

@@ -245,6 +245,30 @@ describe('TlsHealthScheduler: a cycle waiting for slots past its due time', () =
   });
 });
 
+describe('TlsHealthScheduler: the deep scan follows its fast probe in the same slot', () => {
+  test('two new relays at concurrency 1: fast a, deep a, fast b, deep b (the fast result is not left to age behind other relays)', async () => {
+    const calls: string[] = [];
+    const sched = new TlsHealthScheduler({
+      concurrency: 1,
+      logger: createLogger('test', 'error'),
+      onProbed: () => undefined,
+      probe: async (o) => {
+        calls.push(`fast ${o.host}`);
+        return result(o, T0);
+      },
+      deepScan: async (o) => {
+        calls.push(`deep ${o.host}`);
+        return { checks: [], startedAt: iso(T0) } as unknown as DeepScanResult;
+      },
+    });
+    sched.observe(inputOf(relayNamed('a')));
+    sched.observe(inputOf(relayNamed('b')));
+    await new Promise((r) => setTimeout(r, 5));
+    expect(calls).toEqual(['fast a.ns.svc', 'deep a.ns.svc', 'fast b.ns.svc', 'deep b.ns.svc']);
+    await sched.stop();
+  });
+});
+
 describe('TlsHealthScheduler: priority', () => {
   test('a relay whose Secret certificate changed is probed before the routine probes already waiting, and with the new fingerprint', async () => {
     const h = harness(1);
