@@ -15,7 +15,9 @@
 //   Secret sync) or a Service that stops routing to a terminating pod clears it within seconds;
 //   one that stays stale falls back to the interval.
 // - A deep scan (protocol/cipher/group sweep, many handshakes) runs when the spec
-//   generation or the Secret's certificate changes, and at least daily.
+//   generation or the Secret's certificate changes, and at least daily, jittered by ±10% like the
+//   interval: relays created together (10,000 deep scans are ~4 minutes of a prober's 2 cores,
+//   bench/probe-scale.ts) must not deep-scan together every day after.
 // - A relay whose newest result is older than the interval plus a grace (max(30 s, half the
 //   interval): the +10% jitter and a queue of probes fit in it) shows ProbeDelayed: the operator
 //   could not probe it on time, and its last result is no longer news.
@@ -36,6 +38,8 @@ export interface ScheduleState {
   probeKey?: string;
   /** When the last deep scan started. */
   lastDeepAt?: number;
+  /** When the next routine deep scan is due (lastDeepAt + a jittered day); unset: a day after lastDeepAt. */
+  nextDeepAt?: number;
   /** Identity of what the last deep scan looked at (see deepKey). */
   deepKey?: string;
 }
@@ -73,7 +77,8 @@ export function deepKey(generation: number | undefined, fingerprint: string | un
 
 export function plan(state: ScheduleState, input: ScheduleInput): SchedulePlan {
   const probe = state.nextDueAt === undefined || state.probeKey !== input.probeKey || input.now >= state.nextDueAt;
-  const deep = probe && (state.deepKey !== input.deepKey || state.lastDeepAt === undefined || input.now - state.lastDeepAt >= DEEP_SCAN_MAX_AGE_MS);
+  const deepDueAt = state.nextDeepAt ?? (state.lastDeepAt === undefined ? undefined : state.lastDeepAt + DEEP_SCAN_MAX_AGE_MS);
+  const deep = probe && (state.deepKey !== input.deepKey || deepDueAt === undefined || input.now >= deepDueAt);
   return { probe, deep, dueInMs: probe ? 0 : state.nextDueAt! - input.now };
 }
 
@@ -82,6 +87,7 @@ export function started(state: ScheduleState, input: ScheduleInput, p: ScheduleP
   const next: ScheduleState = { ...state, nextDueAt: input.now + jitteredInterval(intervalMs, random), probeKey: input.probeKey };
   if (p.deep) {
     next.lastDeepAt = input.now;
+    next.nextDeepAt = input.now + jitteredInterval(DEEP_SCAN_MAX_AGE_MS, random);
     next.deepKey = input.deepKey;
   }
   return next;

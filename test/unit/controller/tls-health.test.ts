@@ -81,6 +81,23 @@ describe('schedule', () => {
     expect(deeps).toBe(2);
     expect(s.lastDeepAt).toBe(T0 + DEEP_SCAN_MAX_AGE_MS);
   });
+
+  test('the daily deep scan is jittered by ±10 %, so relays created together spread their next deep scans over ±2.4 h', () => {
+    const day = DEEP_SCAN_MAX_AGE_MS;
+    for (const [random, after] of [[0, 0.9 * day], [0.999999, 1.1 * day]] as const) {
+      let s: ScheduleState = started({}, input(T0), plan({}, input(T0)), MIN, () => random);
+      expect(s.nextDeepAt).toBeCloseTo(T0 + after, -3);
+      // Probe every minute: the first cycle at or after nextDeepAt carries the deep scan, none before.
+      let firstDeep: number | undefined;
+      for (let now = T0 + MIN; now <= T0 + 1.2 * day && firstDeep === undefined; now += MIN) {
+        const p = plan(s, input(now));
+        if (p.deep) firstDeep = now;
+        if (p.probe) s = started(s, input(now), p, MIN, () => random);
+      }
+      expect(firstDeep! - (T0 + after)).toBeGreaterThanOrEqual(0);
+      expect(firstDeep! - (T0 + after)).toBeLessThan(2 * MIN);
+    }
+  });
 });
 
 describe('targets', () => {
