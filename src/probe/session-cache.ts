@@ -12,7 +12,7 @@ import type { CertificateInfo, CheckResult } from './types.js';
 import type { Dated } from './certificates.js';
 
 export const DEFAULT_FULL_HANDSHAKE_EVERY_MS = 10 * 60_000;
-/** About 1.8 KiB per endpoint (a ~900-byte session, the dates, the entry; the verdicts are shared with the last result): 25,000 entries ≈ 45 MiB. */
+/** About 1.8 KiB per endpoint (a ~900-byte session, the dates, the entry, measured when the verdicts were shared with the scheduler's last result): 25,000 entries ≈ 45 MiB. */
 export const DEFAULT_MAX_SESSIONS = 25_000;
 
 /** What a full handshake established about the served certificate. */
