@@ -96,9 +96,8 @@ export interface TlsHealthView {
  */
 interface EndpointResult {
   target: ProbeTarget;
+  /** Its deep scan, as much as later fast probes are combined with, is deepScanFromStatus(status). */
   status: EndpointStatus;
-  /** The deep scan behind status, as much of it as status shows (deepScanFromStatus): what later fast probes are combined with. */
-  deep?: DeepScanResult;
 }
 
 interface RelayState {
@@ -113,8 +112,6 @@ interface RelayState {
   staleCycles: number;
   /** Endpoints adopted from status.endpoints, by name, until this process probed them. */
   adopted?: Map<string, EndpointStatus>;
-  /** The deep scans those endpoints report, kept with this process's fast probes until it deep-scans. */
-  adoptedDeep?: Map<string, DeepScanResult>;
 }
 
 export function intervalOf(relay: SmtpRelay, overrideMs?: number): number {
@@ -203,19 +200,13 @@ export class TlsHealthScheduler {
     }
     if (adopted.size === 0) return;
     state.adopted = adopted;
-    const deeps = new Map<string, DeepScanResult>();
-    for (const [name, e] of adopted) {
-      const d = deepScanFromStatus(e);
-      if (d) deeps.set(name, d);
-    }
-    if (deeps.size > 0) state.adoptedDeep = deeps;
     const expected = (t: ProbeTarget) => (t.inClusterName ? input.internal?.expectedFingerprint : input.expectedFingerprint);
     const times = input.targets.map((t) => Date.parse(adopted.get(t.name)?.lastProbeTime ?? ''));
     const upToDate = input.targets.every((t) => adopted.has(t.name) && (expected(t) === undefined || adopted.get(t.name)!.fingerprint === expected(t)));
     if (!upToDate || times.some(Number.isNaN)) return;
     state.schedule = { probeKey: current.probeKey, nextDueAt: Math.min(...times) + jitteredInterval(intervalMs, this.random) };
     // Deep scans run on the public targets only (runCycle); each must have one to adopt the deep schedule.
-    const deepTimes = input.targets.filter((t) => !t.inClusterName).map((t) => Date.parse(deeps.get(t.name)?.startedAt ?? ''));
+    const deepTimes = input.targets.filter((t) => !t.inClusterName).map((t) => Date.parse(adopted.get(t.name)?.lastDeepScanTime ?? ''));
     if (deepTimes.length > 0 && !deepTimes.some(Number.isNaN)) state.schedule = { ...state.schedule, deepKey: current.deepKey, lastDeepAt: Math.min(...deepTimes) };
   }
 
@@ -298,9 +289,11 @@ export class TlsHealthScheduler {
           if (!done) return undefined;
           const { fast } = done;
           if (done.deepSkipped) deepSkipped = true;
-          const deepResult = done.deep ?? state.results.get(t.name)?.deep ?? state.adoptedDeep?.get(t.name);
+          // Without a deep scan in this cycle, the last one's findings, as the last status shows them (also an adopted one).
+          const last = state.results.get(t.name)?.status ?? state.adopted?.get(t.name);
+          const deepResult = done.deep ?? (last ? deepScanFromStatus(last) : undefined);
           const status = toEndpointStatus({ name: t.name, probe: fast, deep: deepResult, secretFingerprint: expected(t), serverName: fast.target.servername });
-          return { target: t, status, deep: deepScanFromStatus(status) };
+          return { target: t, status };
         } catch (err) {
           // The prober reports failures as results; a throw is a bug. Keep the last result.
           log.error('TLS probe threw', { endpoint: t.name, error: err instanceof Error ? err.message : String(err) });
