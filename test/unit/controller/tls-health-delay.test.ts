@@ -177,6 +177,33 @@ const target = (name: string) => [{ name: 'submission', host: `${name}.ns.svc`, 
 const relayNamed = (name: string, generation = 1): SmtpRelay => ({ ...relay({ tls: { secretName: 'x' } }), metadata: { name, namespace: 'ns', generation } });
 const inputOf = (r: SmtpRelay, fp = 'ab'.repeat(32)): TlsHealthInput => ({ relay: r, targets: target(r.metadata.name), servername: 'smtp.example.com', expectedFingerprint: fp, canProbe: true });
 
+/** A scheduler whose probes and deep scans answer at once, recording what they were asked, in order; `now` is the test's clock. */
+function recording(opts: { concurrency: number; fullHandshakeEveryMs?: number }) {
+  const clock = { now: T0 };
+  const fast: ProbeOptions[] = [];
+  const deep: ProbeOptions[] = [];
+  const calls: string[] = [];
+  const sched = new TlsHealthScheduler({
+    concurrency: opts.concurrency,
+    logger: createLogger('test', 'error'),
+    now: () => clock.now,
+    random: () => 0.5,
+    onProbed: () => undefined,
+    ...(opts.fullHandshakeEveryMs !== undefined ? { fullHandshakeEveryMs: opts.fullHandshakeEveryMs } : {}),
+    probe: async (o) => {
+      fast.push(o);
+      calls.push(`fast ${o.host}`);
+      return result(o, clock.now);
+    },
+    deepScan: async (o) => {
+      deep.push(o);
+      calls.push(`deep ${o.host}`);
+      return { checks: [], startedAt: iso(clock.now) } as unknown as DeepScanResult;
+    },
+  });
+  return { clock, sched, fast, deep, calls };
+}
+
 describe('TlsHealthScheduler: ProbeDelayed when the prober is starved', () => {
   test('a relay stuck behind a hanging probe gets probeDelayedSince after interval + grace, and the reconcile is asked back for that moment', async () => {
     const h = harness(1);
@@ -247,20 +274,7 @@ describe('TlsHealthScheduler: a cycle waiting for slots past its due time', () =
 
 describe('TlsHealthScheduler: the deep scan follows its fast probe in the same slot', () => {
   test('two new relays at concurrency 1: fast a, deep a, fast b, deep b (the fast result is not left to age behind other relays)', async () => {
-    const calls: string[] = [];
-    const sched = new TlsHealthScheduler({
-      concurrency: 1,
-      logger: createLogger('test', 'error'),
-      onProbed: () => undefined,
-      probe: async (o) => {
-        calls.push(`fast ${o.host}`);
-        return result(o, T0);
-      },
-      deepScan: async (o) => {
-        calls.push(`deep ${o.host}`);
-        return { checks: [], startedAt: iso(T0) } as unknown as DeepScanResult;
-      },
-    });
+    const { sched, calls } = recording({ concurrency: 1 });
     sched.observe(inputOf(relayNamed('a')));
     sched.observe(inputOf(relayNamed('b')));
     await new Promise((r) => setTimeout(r, 5));
@@ -319,25 +333,7 @@ describe('TlsHealthScheduler: priority', () => {
 });
 
 describe('TlsHealthScheduler: TLS session resumption', () => {
-  const seen = (fullHandshakeEveryMs?: number) => {
-    const fast: ProbeOptions[] = [];
-    const deep: ProbeOptions[] = [];
-    const sched = new TlsHealthScheduler({
-      concurrency: 2,
-      logger: createLogger('test', 'error'),
-      onProbed: () => undefined,
-      ...(fullHandshakeEveryMs !== undefined ? { fullHandshakeEveryMs } : {}),
-      probe: async (o) => {
-        fast.push(o);
-        return result(o, T0);
-      },
-      deepScan: async (o) => {
-        deep.push(o);
-        return { checks: [], startedAt: iso(T0) } as unknown as DeepScanResult;
-      },
-    });
-    return { sched, fast, deep };
-  };
+  const seen = (fullHandshakeEveryMs?: number) => recording({ concurrency: 2, ...(fullHandshakeEveryMs !== undefined ? { fullHandshakeEveryMs } : {}) });
 
   test('fast probes share one session cache (10-minute full handshakes by default); deep scans never resume', async () => {
     const { sched, fast, deep } = seen();
@@ -427,34 +423,22 @@ describe('TlsHealthScheduler: a restarted operator adopts the status.endpoints a
   });
 
   test('the deep scan is adopted too: no deep scan in the first cycle, its findings kept beside the new fast probe, the next one a day after it', async () => {
-    const deepCalls: string[] = [];
-    const clock = { now: T0 };
-    const sched = new TlsHealthScheduler({
-      concurrency: 2,
-      logger: createLogger('test', 'error'),
-      now: () => clock.now,
-      random: () => 0.5,
-      onProbed: () => undefined,
-      probe: async (o) => result(o, clock.now),
-      deepScan: async (o) => {
-        deepCalls.push(o.host);
-        return { checks: [], startedAt: iso(clock.now) } as unknown as DeepScanResult;
-      },
-    });
+    const { sched, clock, deep } = recording({ concurrency: 2 });
+    const deepCalls = () => deep.map((o) => o.host);
     const weak = { check: 'weak-ciphers', result: 'fail' as const, reason: 'weak-cipher-accepted', message: 'static-rsa' };
     const previous = written({ lastDeepScanTime: iso(T0 - 3_600_000), legacyProtocolsRefused: true, healthy: false, failures: [weak] });
     sched.observe(withPrevious(relayNamed('a'), previous));
     clock.now = T0 + 40 * SEC;
     sched.observe(withPrevious(relayNamed('a'), previous));
     await new Promise((r) => setTimeout(r, 5));
-    expect(deepCalls).toEqual([]);
+    expect(deepCalls()).toEqual([]);
     const own = sched.observe(withPrevious(relayNamed('a'), previous)).endpoints![0]!;
     expect(own).toMatchObject({ lastProbeTime: iso(T0 + 40 * SEC), lastDeepScanTime: iso(T0 - 3_600_000), legacyProtocolsRefused: true, healthy: false, failures: [weak] });
     // A day after the adopted deep scan, the next cycle carries one.
     clock.now = T0 - 3_600_000 + 24 * 3_600_000;
     sched.observe(withPrevious(relayNamed('a'), previous));
     await new Promise((r) => setTimeout(r, 5));
-    expect(deepCalls).toEqual(['a.ns.svc']);
+    expect(deepCalls()).toEqual(['a.ns.svc']);
     expect(sched.observe(withPrevious(relayNamed('a'), previous)).endpoints![0]).toMatchObject({ healthy: true, lastDeepScanTime: iso(clock.now) });
     await sched.stop();
   });
